@@ -1,0 +1,92 @@
+"""The backward pass: walk the graph from the output in reverse topological order.
+
+The walk is iterative (an explicit stack), so a graph thousands of ops deep does not hit
+Python's recursion limit. Each node (a ``Context``) receives the sum of the gradients of
+every path to it before its ``backward`` runs; leaves accumulate into ``.grad``.
+"""
+from .grad_mode import no_grad
+
+
+def topological_order(root):
+    """Nodes reachable from ``root`` (a Context), each after every node that consumes it."""
+    post_order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            post_order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for tensor in node.inputs:
+            if tensor is not None and tensor.grad_fn is not None and id(tensor.grad_fn) not in visited:
+                stack.append((tensor.grad_fn, False))
+    return post_order[::-1]  # root first, leaves' producers last
+
+
+def run_backward(tensor, grad, retain_graph=False):
+    """Backpropagate ``grad`` (an array shaped like ``tensor``) through ``tensor``'s graph."""
+    if tensor.grad_fn is None:  # a leaf: its gradient is the seed itself
+        _accumulate_leaf(tensor, grad)
+        return
+    pending = {id(tensor.grad_fn): grad}
+    with no_grad():
+        for node in topological_order(tensor.grad_fn):
+            grad_out = pending.pop(id(node), None)
+            if grad_out is None:  # no path from the root carries a gradient here
+                continue
+            grad_out = _run_hooks(node, grad_out)
+            if node._retained is not None:
+                node._retained._set_grad(grad_out)
+            input_grads = node.function.backward(node, grad_out)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) < len(node.inputs):
+                input_grads = input_grads + (None,) * (len(node.inputs) - len(input_grads))
+            for inp, g, needed in zip(node.inputs, input_grads, node.needs_input_grad):
+                if not needed or g is None:
+                    continue
+                g = _checked(node, inp, g)
+                if inp.grad_fn is None:
+                    _accumulate_leaf(inp, g)
+                else:
+                    key = id(inp.grad_fn)
+                    pending[key] = g if key not in pending else pending[key] + g
+            if not retain_graph:
+                node.free()
+
+
+def _checked(node, inp, g):
+    """Make a gradient match its input's shape and dtype, or say which backward is wrong."""
+    if g.shape != inp.data.shape:
+        if g.size == inp.data.size:
+            g = g.reshape(inp.data.shape)
+        else:
+            raise RuntimeError(
+                f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} for an "
+                f"input of shape {tuple(inp.data.shape)}")
+    if g.dtype != inp.data.dtype:
+        g = g.astype(inp.data.dtype)
+    return g
+
+
+def _run_hooks(node, grad):
+    for hook in node._hooks:
+        result = hook(grad)
+        if result is not None:
+            grad = result
+    return grad
+
+
+def _accumulate_leaf(leaf, grad):
+    """``leaf.grad += grad`` (a fresh array the first time, so no two leaves share one)."""
+    for hook in leaf._hooks:
+        result = hook(grad)
+        if result is not None:
+            grad = result
+    if leaf.grad is None:
+        leaf._set_grad(grad.copy())
+    else:
+        leaf.grad.data = leaf.grad.data + grad

@@ -1,0 +1,1 @@
+"""``minicnn.data``: datasets, the DataLoader, transforms, and the real and offline loaders."""
