@@ -3,7 +3,7 @@ from ..function import Function, unbroadcast
 
 
 def _check_matmul(a, b):
-    """Refuse incompatible inner sizes with both shapes in the message."""
+    """Refuse incompatible inner sizes or batch dims, with both shapes in the message."""
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     inner_a = a.shape[-1]
@@ -11,6 +11,22 @@ def _check_matmul(a, b):
     if inner_a != inner_b:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
                          f"({inner_a} != {inner_b})")
+    _batch_shape(a.shape, b.shape)
+
+
+def _batch_shape(shape_a, shape_b):
+    """The broadcast of the batch dims (all but the last two) of two operands."""
+    batch_a, batch_b = tuple(shape_a[:-2]), tuple(shape_b[:-2])
+    ndim = max(len(batch_a), len(batch_b))
+    batch_a = (1,) * (ndim - len(batch_a)) + batch_a
+    batch_b = (1,) * (ndim - len(batch_b)) + batch_b
+    out = []
+    for da, db in zip(batch_a, batch_b):
+        if da != db and da != 1 and db != 1:
+            raise ValueError(f"matmul: batch dims of shapes {tuple(shape_a)} and {tuple(shape_b)} "
+                             "cannot be broadcast together")
+        out.append(max(da, db))
+    return tuple(out)
 
 
 class MatMul(Function):
@@ -24,14 +40,12 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        # promote 1-D operands to matrices the way matmul does, then undo it at the end
+        # promote 1-D operands to matrices the way matmul does: a (k,) -> (1, k), b (k,) -> (k, 1)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g = grad
-        if a.ndim == 1:
-            g = g[..., None, :]
-        if b.ndim == 1:
-            g = g[..., None]
+        # dC of the promoted product (batch..., m, n): put back the axes the promotion dropped
+        promoted = _batch_shape(a2.shape, b2.shape) + (a2.shape[-2], b2.shape[-1])
+        g = grad.reshape(promoted)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_a = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
