@@ -25,12 +25,10 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        if not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
-            data = np.asarray(data)
-        self.data = data
+        self.data = _as_array(data)
         self.grad = None
         self.grad_fn = None
-        self._version = 0
+        self._version_box = [0]
         self._hooks = []
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -38,11 +36,14 @@ class Tensor:
     @classmethod
     def _from_op(cls, array, ctx):
         """The output of an op: requires grad exactly when the op was recorded."""
+        array = _as_array(array)
+        if not is_floating(array.dtype):  # integer/bool results (casts, masks) have no gradient
+            ctx = None
         out = cls.__new__(cls)
         out.data = array
         out.grad = None
         out.grad_fn = ctx
-        out._version = 0
+        out._version_box = [0]
         out._hooks = []
         out._requires_grad = ctx is not None
         if ctx is not None:
@@ -67,6 +68,15 @@ class Tensor:
     def requires_grad_(self, flag=True):
         self.requires_grad = flag
         return self
+
+    @property
+    def _version(self):
+        """How many in-place changes this memory has seen (shared with ``detach()``)."""
+        return self._version_box[0]
+
+    @_version.setter
+    def _version(self, value):
+        self._version_box[0] = value
 
     @property
     def is_leaf(self):
@@ -136,6 +146,9 @@ class Tensor:
     def register_hook(self, hook):
         """Call ``hook(grad: Tensor)`` when this tensor's gradient is computed; a Tensor it
         returns replaces the gradient."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+
         def on_array(grad):
             result = hook(Tensor(grad))
             return None if result is None else (result.data if isinstance(result, Tensor) else result)
@@ -143,8 +156,14 @@ class Tensor:
         return hook
 
     def detach(self):
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (shares memory, like PyTorch).
+
+        The two also share the in-place version counter, so changing the detached tensor in
+        place is still caught when a backward needs the original values.
+        """
+        out = Tensor(self.data)
+        out._version_box = self._version_box
+        return out
 
     def zero_grad_(self):
         self.grad = None
@@ -368,6 +387,14 @@ class Tensor:
     def minimum(self, other): return ops.minimum(self, other)
     def softmax(self, dim=-1): return ops.softmax(self, dim)
     def log_softmax(self, dim=-1): return ops.log_softmax(self, dim)
+
+
+def _as_array(data):
+    """A NumPy/CuPy array for ``data``: NumPy scalars and Python numbers become 0-d arrays
+    (so ``.data`` always supports in-place writes and views)."""
+    if isinstance(data, np.ndarray) or (hasattr(data, "__array_namespace__") and not isinstance(data, np.generic)):
+        return data
+    return np.asarray(data)
 
 
 def _axis(dim, axis):
