@@ -61,17 +61,16 @@ def numerical_grad(f, inputs, eps=1e-6, projection=None):
             if not (isinstance(tensor, Tensor) and tensor.requires_grad):
                 grads.append(None)
                 continue
-            data = tensor.data
+            data = tensor.data  # written in place, element by element (any strides)
             grad = np.zeros(data.shape, dtype=np.float64)
-            flat = data.reshape(-1)  # a view: writing it changes the tensor
-            for i in range(flat.size):
-                original = flat[i].item()
-                flat[i] = original + eps
+            for index in np.ndindex(*data.shape):
+                original = data[index].item()
+                data[index] = original + eps
                 plus = _scalar_output(f, inputs, projection).item()
-                flat[i] = original - eps
+                data[index] = original - eps
                 minus = _scalar_output(f, inputs, projection).item()
-                flat[i] = original
-                grad.reshape(-1)[i] = (plus - minus) / (2 * eps)
+                data[index] = original
+                grad[index] = (plus - minus) / (2 * eps)
             grads.append(grad)
     return grads
 
@@ -130,8 +129,8 @@ def _compare(index, tensor, analytic, numeric, atol, rtol):
     """A readable report of the worst mismatch, or '' when within tolerance."""
     error = np.abs(analytic - numeric)
     allowed = atol + rtol * np.abs(numeric)
-    bad = error > allowed
-    if not bad.any() and np.all(np.isfinite(analytic)):
+    bad = ~(error <= allowed)  # NaN in either gradient counts as a mismatch
+    if not bad.any():
         return ""
     excess = np.where(np.isfinite(error), error - allowed, np.inf)
     worst = np.unravel_index(int(np.argmax(excess)), analytic.shape) if analytic.ndim else ()
