@@ -3,6 +3,7 @@
 This module defines ``sum``, ``max`` and ``min``; Python's own are used as ``builtins.max``.
 """
 import builtins
+import numbers
 
 from kernels.backend import get_array_module
 
@@ -10,16 +11,25 @@ from ..function import Function
 
 
 def _normalize_axes(dim, ndim):
-    """``dim`` -> a sorted tuple of non-negative axes (None -> every axis)."""
+    """``dim`` -> a sorted tuple of non-negative axes (None -> every axis).
+
+    A 0-d tensor accepts dim 0 or -1 (as in PyTorch) and has no axis to reduce.
+    """
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    span = builtins.max(ndim, 1)
     axes = []
     for d in dims:
-        if not -ndim <= d < builtins.max(ndim, 1):
+        if not -span <= d < span:
             raise IndexError(f"reduction: dim {d} is out of range for a tensor with {ndim} dims")
-        axes.append(d % builtins.max(ndim, 1))
-    return tuple(sorted(set(axes)))
+        axis = int(d) % span
+        if axis in axes:
+            raise ValueError(f"reduction: dim {axis} appears more than once in dim={dim}")
+        axes.append(axis)
+    if ndim == 0:
+        return ()
+    return tuple(sorted(axes))
 
 
 def _expand_back(grad, shape, axes, keepdims):
@@ -88,7 +98,9 @@ class Var(Function):
     def backward(ctx, grad):
         (centered,) = ctx.saved_tensors
         grad = _expand_back(grad, ctx.shape, ctx.axes, ctx.keepdims)
-        return grad * centered * grad.dtype.type(2.0 / ctx.denominator)
+        # n - correction = 0 (one sample, unbiased) gives NaN like the forward, not ZeroDivisionError
+        scale = grad.dtype.type(2.0) / grad.dtype.type(ctx.denominator)
+        return grad * centered * scale
 
 
 def _product(values):
@@ -130,6 +142,9 @@ def logsumexp(x, dim=None, keepdims=False):
     from ..grad_mode import no_grad
     with no_grad():
         shift = max(x, dim, keepdims=True).detach()
+        # an all -inf (or inf) slice: shift by 0 so the result is -inf (inf), not NaN
+        xp = get_array_module(shift.data)
+        shift.data = xp.where(xp.isfinite(shift.data), shift.data, 0).astype(shift.dtype)
     total = log(sum(exp(x - shift), dim, keepdims=True)) + shift
     return total if keepdims else total.squeeze(dim) if dim is not None else total.reshape(())
 
