@@ -8,6 +8,13 @@ from kernels.backend import get_array_module
 from ..function import Function, unbroadcast
 
 
+def _check_dim(op, dim, count):
+    """``dim`` as a non-negative index into ``count`` axis positions, or a clear IndexError."""
+    if not -count <= dim < count:
+        raise IndexError(f"{op}: dim {dim} is out of range (expected {-count} <= dim < {count})")
+    return dim % count
+
+
 class Reshape(Function):
     """y = x viewed with a new shape (same elements, same order)."""
     @staticmethod
@@ -28,7 +35,8 @@ class Permute(Function):
     """y = x with its axes reordered; backward applies the inverse order."""
     @staticmethod
     def forward(ctx, x, dims):
-        if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= d < x.ndim for d in dims)
+        if not in_range or sorted(d % x.ndim for d in dims) != list(range(x.ndim)):
             raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of the "
                              f"{x.ndim} axes of a tensor of shape {tuple(x.shape)}")
         dims = tuple(d % x.ndim for d in dims)
@@ -47,6 +55,8 @@ class Expand(Function):
         lead = len(shape) - x.ndim
         if lead < 0:
             raise ValueError(f"expand: target shape {tuple(shape)} has fewer dims than {tuple(x.shape)}")
+        if any(s == -1 for s in shape[:lead]):
+            raise ValueError(f"expand: -1 is not allowed for the new leading dims of {tuple(shape)}")
         shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
         for i, size in enumerate(x.shape):
             if size != 1 and size != shape[i + lead]:
@@ -115,6 +125,7 @@ def permute(x, dims):
 def transpose(x, dim0, dim1):
     """Swap two axes."""
     dims = list(range(x.ndim))
+    dim0, dim1 = _check_dim("transpose", dim0, x.ndim), _check_dim("transpose", dim1, x.ndim)
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(x, dims)
 
@@ -125,14 +136,16 @@ def squeeze(x, dim=None):
     if dim is None:
         dims = {i for i, s in enumerate(shape) if s == 1}
     else:
-        dims = {d % len(shape) for d in ((dim,) if isinstance(dim, int) else dim) if shape[d] == 1}
+        wanted = (dim,) if isinstance(dim, int) else dim
+        dims = {_check_dim("squeeze", d, max(len(shape), 1)) for d in wanted}
+        dims = {d for d in dims if d < len(shape) and shape[d] == 1}
     return reshape(x, tuple(s for i, s in enumerate(shape) if i not in dims))
 
 
 def unsqueeze(x, dim):
     """Insert a size-1 axis at ``dim`` (negative counts from the new end)."""
     shape = list(x.shape)
-    dim = dim if dim >= 0 else dim + len(shape) + 1
+    dim = _check_dim("unsqueeze", dim, len(shape) + 1)
     shape.insert(dim, 1)
     return reshape(x, tuple(shape))
 
