@@ -1,0 +1,108 @@
+"""im2col and col2im: the data movement that turns a convolution into one matrix product.
+
+A 2-D convolution of ``x (N, C, H, W)`` with ``weight (C_out, C, kh, kw)`` is
+
+    out[n, o, oh, ow] = sum_{c,i,j} weight[o, c, i, j] * xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+
+``im2col`` copies every input value a kernel tap reads into a column matrix
+``cols (N, C*kh*kw, OH*OW)``, so the convolution becomes a GEMM:
+``out[n] = weight.reshape(C_out, C*kh*kw) @ cols[n]``.
+``col2im`` is its adjoint (transpose): it adds each column entry back to the pixel it was
+read from, which is what the backward pass needs: ``grad_x = col2im(weight_2d.T @ grad_out)``.
+
+Readable NumPy: one strided slice of the padded input per kernel tap ``(i, j)``.
+"""
+import numpy as np
+
+from kernels.shapes import conv_output_size, pair
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def conv_geometry(op, input_shape, kernel_size, stride, padding, dilation):
+    """Validate a convolution's geometry; return the pairs as int tuples and ``(OH, OW)``.
+
+    ``input_shape`` is ``(N, C, H, W)``; each parameter is an int or an ``(h, w)`` pair.
+    Returns ``(kernel_size, stride, padding, dilation, (OH, OW))``.
+    Raises ValueError, naming ``op``, for a bad shape or parameter, or an empty output.
+    """
+    if len(input_shape) != 4:
+        raise ValueError(f"{op}: expected an input of shape (N, C, H, W), got shape {tuple(input_shape)}")
+    params = {}
+    for name, value, smallest in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
+                                  ("padding", padding, 0), ("dilation", dilation, 1)):
+        params[name] = pair(value, f"{op}: {name}")
+        if min(params[name]) < smallest:
+            raise ValueError(f"{op}: {name} must be ints >= {smallest}, got {value!r}")
+    out_hw = []
+    for axis, name in enumerate(("height", "width")):
+        size = int(input_shape[2 + axis])
+        k, s = params["kernel_size"][axis], params["stride"][axis]
+        p, d = params["padding"][axis], params["dilation"][axis]
+        out = conv_output_size(size, k, s, p, d)
+        if out < 1:
+            raise ValueError(
+                f"{op}: output {name} would be {out} < 1: "
+                f"floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1 "
+                f"= floor(({size} + 2*{p} - {d}*({k}-1) - 1) / {s}) + 1 "
+                f"for input shape {tuple(input_shape)}; the kernel does not fit the padded input")
+        out_hw.append(out)
+    return (params["kernel_size"], params["stride"], params["padding"], params["dilation"],
+            tuple(out_hw))
+
+
+def check_float_array(op, name, array):
+    """Raise TypeError unless ``array`` is a float32 or float64 array."""
+    if not isinstance(array, np.ndarray) or array.dtype not in FLOAT_DTYPES:
+        kind = array.dtype if isinstance(array, np.ndarray) else type(array).__name__
+        raise TypeError(f"{op}: {name} must be a float32 or float64 NumPy array, got {kind}")
+
+
+def im2col(x, kernel_size, stride, padding, dilation):
+    """Unfold the kernel windows of ``x`` into columns.
+
+    x    : (N, C, H, W) float32 or float64
+    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype, where
+           cols[n, (c*kh + i)*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    """
+    check_float_array("im2col", "x", x)
+    geometry = conv_geometry("im2col", x.shape, kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
+    n, c = x.shape[0], x.shape[1]
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dh, j * dw  # where tap (i, j) of the first window sits
+            rows = slice(top, top + sh * (out_h - 1) + 1, sh)
+            columns = slice(left, left + sw * (out_w - 1) + 1, sw)
+            cols[:, :, i, j] = xpad[:, :, rows, columns]
+    return cols.reshape(n, c * kh * kw, out_h * out_w)
+
+
+def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
+    """Fold columns back onto the image, summing overlaps: the adjoint of ``im2col``.
+
+    cols        : (N, C*kh*kw, OH*OW) float32 or float64
+    input_shape : (N, C, H, W)
+    returns x   : (N, C, H, W), x[n, c, h, w] = sum of every cols entry that im2col
+                  read from xpad[n, c, h + ph, w + pw]; entries read from padding are dropped.
+    """
+    check_float_array("col2im", "cols", cols)
+    geometry = conv_geometry("col2im", tuple(input_shape), kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
+    n, c, h, w = (int(size) for size in input_shape)
+    expected = (n, c * kh * kw, out_h * out_w)
+    if cols.shape != expected:
+        raise ValueError(f"col2im: expected cols of shape {expected} for input_shape "
+                         f"{(n, c, h, w)}, got {cols.shape}")
+    cols6 = cols.reshape(n, c, kh, kw, out_h, out_w)
+    xpad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dh, j * dw
+            rows = slice(top, top + sh * (out_h - 1) + 1, sh)
+            columns = slice(left, left + sw * (out_w - 1) + 1, sw)
+            # one tap never reads a pixel twice, so a plain += on the slice is exact
+            xpad[:, :, rows, columns] += cols6[:, :, i, j]
+    return np.ascontiguousarray(xpad[:, :, ph:ph + h, pw:pw + w])
