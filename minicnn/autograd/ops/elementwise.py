@@ -1,13 +1,30 @@
 """Elementwise arithmetic with NumPy broadcasting; backward sums gradients back to each
 input's shape (``unbroadcast``)."""
+import numpy as np
+
 from kernels.backend import get_array_module
 
 from ..device import move_array
+from ..dtypes import default_float
 from ..function import Function, unbroadcast
 
 
 def _shape(x):
     return getattr(x, "shape", ())
+
+
+def _python_scalar(x):
+    """A NumPy scalar (np.float64(2.0)) acts like the Python number it holds, as in PyTorch:
+    ``float32_tensor * np.float64(2)`` stays float32."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _default_float(out, *inputs):
+    """NumPy turns ints and Python floats into float64; PyTorch's default is float32.
+    The result stays float64 only when an input array was float64."""
+    if out.dtype == np.float64 and not any(getattr(x, "dtype", None) == np.float64 for x in inputs):
+        return out.astype(default_float)
+    return out
 
 
 def _check_broadcast(op, a, b):
@@ -24,7 +41,7 @@ class Add(Function):
     def forward(ctx, a, b):
         _check_broadcast("add", a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        return a + b
+        return _default_float(a + b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -37,7 +54,7 @@ class Sub(Function):
     def forward(ctx, a, b):
         _check_broadcast("sub", a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        return a - b
+        return _default_float(a - b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -50,7 +67,7 @@ class Mul(Function):
     def forward(ctx, a, b):
         _check_broadcast("mul", a, b)
         ctx.save_for_backward(a, b)
-        return a * b
+        return _default_float(a * b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -66,7 +83,7 @@ class Div(Function):
     def forward(ctx, a, b):
         _check_broadcast("div", a, b)
         ctx.save_for_backward(a, b)
-        return a / b
+        return _default_float(a / b, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -92,7 +109,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_broadcast("pow", a, b)
-        out = a ** b
+        out = _default_float(a ** b, a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -172,7 +189,7 @@ class Where(Function):
         cond = xp.asarray(cond, dtype=bool)
         ctx.save_for_backward(cond)
         ctx.shapes = (_shape(a), _shape(b))
-        return xp.where(cond, a, b)
+        return _default_float(xp.where(cond, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -227,12 +244,12 @@ class ToDevice(Function):
         return move_array(grad, ctx.source)
 
 
-def add(a, b): return Add.apply(a, b)
-def sub(a, b): return Sub.apply(a, b)
-def mul(a, b): return Mul.apply(a, b)
-def div(a, b): return Div.apply(a, b)
+def add(a, b): return Add.apply(_python_scalar(a), _python_scalar(b))
+def sub(a, b): return Sub.apply(_python_scalar(a), _python_scalar(b))
+def mul(a, b): return Mul.apply(_python_scalar(a), _python_scalar(b))
+def div(a, b): return Div.apply(_python_scalar(a), _python_scalar(b))
 def neg(a): return Neg.apply(a)
-def pow(a, b): return Pow.apply(a, b)
+def pow(a, b): return Pow.apply(_python_scalar(a), _python_scalar(b))
 def exp(a): return Exp.apply(a)
 def log(a): return Log.apply(a)
 def sqrt(a): return Sqrt.apply(a)
@@ -244,7 +261,7 @@ def to_device(a, device): return ToDevice.apply(a, device)
 
 def where(condition, a, b):
     """``a`` where ``condition`` is true, else ``b`` (broadcasting all three)."""
-    return Where.apply(condition, a, b)
+    return Where.apply(condition, _python_scalar(a), _python_scalar(b))
 
 
 def maximum(a, b):
