@@ -4,6 +4,8 @@ The walk is iterative (an explicit stack), so a graph thousands of ops deep does
 Python's recursion limit. Each node (a ``Context``) receives the sum of the gradients of
 every path to it before its ``backward`` runs; leaves accumulate into ``.grad``.
 """
+import numpy as np
+
 from .grad_mode import no_grad
 
 
@@ -41,8 +43,13 @@ def run_backward(tensor, grad, retain_graph=False):
             if node._retained is not None:
                 node._retained._set_grad(grad_out)
             input_grads = node.function.backward(node, grad_out)
+            if isinstance(input_grads, list):
+                input_grads = tuple(input_grads)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            if len(input_grads) > len(node.inputs):
+                raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients "
+                                   f"for {len(node.inputs)} inputs")
             if len(input_grads) < len(node.inputs):
                 input_grads = input_grads + (None,) * (len(node.inputs) - len(input_grads))
             for inp, g, needed in zip(node.inputs, input_grads, node.needs_input_grad):
@@ -59,9 +66,15 @@ def run_backward(tensor, grad, retain_graph=False):
 
 
 def _checked(node, inp, g):
-    """Make a gradient match its input's shape and dtype, or say which backward is wrong."""
+    """Make a gradient match its input's shape and dtype, or say which backward is wrong.
+
+    Only size-1 axes may differ (e.g. (3,) for (1, 3)); a gradient with the right size but
+    the wrong layout, such as (3, 2) for a (2, 3) input, is a bug in that backward.
+    """
+    if not hasattr(g, "shape") or isinstance(g, np.generic):  # a Python or NumPy number
+        g = np.asarray(g, dtype=inp.data.dtype)
     if g.shape != inp.data.shape:
-        if g.size == inp.data.size:
+        if _without_ones(g.shape) == _without_ones(inp.data.shape):
             g = g.reshape(inp.data.shape)
         else:
             raise RuntimeError(
@@ -70,6 +83,10 @@ def _checked(node, inp, g):
     if g.dtype != inp.data.dtype:
         g = g.astype(inp.data.dtype)
     return g
+
+
+def _without_ones(shape):
+    return tuple(size for size in shape if size != 1)
 
 
 def _run_hooks(node, grad):
