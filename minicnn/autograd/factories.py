@@ -59,7 +59,11 @@ def ones(*shape, dtype=None, device=None, requires_grad=False):
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False):
-    return _finish(np.full(tuple(shape), fill_value, dtype=resolve_dtype(dtype) or default_float),
+    """``shape`` filled with ``fill_value``; the dtype follows the value as in PyTorch
+    (bool -> bool, int -> int64, float -> float32) unless ``dtype`` is given."""
+    if dtype is None:
+        dtype = tensor(fill_value).dtype
+    return _finish(np.full(_shape((shape,)), fill_value, dtype=resolve_dtype(dtype)),
                    None, device, requires_grad)
 
 
