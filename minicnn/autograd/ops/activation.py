@@ -106,11 +106,21 @@ def sigmoid(x): return Sigmoid.apply(x)
 def tanh(x): return Tanh.apply(x)
 
 
+def _softmax_dim(op, x, dim):
+    """The axis a softmax normalises over, checked (a 0-d tensor takes dim 0 or -1)."""
+    if dim is None:  # every element in one distribution
+        return None
+    ndim = max(x.ndim, 1)
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)}")
+    return dim % ndim if x.ndim > 0 else None
+
+
 def softmax(x, dim=-1, *, axis=None):
     """Softmax along ``dim`` (stable for large logits)."""
-    return Softmax.apply(x, axis if axis is not None else dim)
+    return Softmax.apply(x, _softmax_dim("softmax", x, axis if axis is not None else dim))
 
 
 def log_softmax(x, dim=-1, *, axis=None):
     """log(softmax(x)) along ``dim``, without computing softmax first (stable)."""
-    return LogSoftmax.apply(x, axis if axis is not None else dim)
+    return LogSoftmax.apply(x, _softmax_dim("log_softmax", x, axis if axis is not None else dim))
