@@ -175,7 +175,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
         loss = -w * [pos_weight * y * log sigmoid(x) + (1 - y) * log(1 - sigmoid(x))]
 
-    computed as ``w * [(1 - y) x + (1 + (pos_weight - 1) y) * softplus(-x)]``, finite for any x.
+    computed as ``w * [pos_weight * y * softplus(-x) + (1 - y) * softplus(x)]``, finite for any x.
     ``weight`` broadcasts against the input; ``pos_weight`` too (typically shape (C,), one
     value per class along the last dim). Input and target must have the same shape.
     """

@@ -74,20 +74,20 @@ class CrossEntropy(Function):
             loss = loss + (eps / classes) * smooth
         denominator = w_target.sum()  # 'mean' divides by the total weight of kept targets
         ctx.save_for_backward(log_p, safe_target, keep, w_target, w)
-        ctx.args = (layout, reduction, eps, denominator)
+        ctx.args = (layout, reduction, eps, denominator, logits.shape)
         return _reduce_per_element(loss, reduction, denominator, batch_shape).astype(logits.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         log_p, safe_target, keep, w_target, w = ctx.saved_tensors
-        (n, classes, spatial), reduction, eps, denominator = ctx.args
+        (n, classes, spatial), reduction, eps, denominator, input_shape = ctx.args
         xp = get_array_module(log_p)
         p = xp.exp(log_p)
         grad_x = (1 - eps) * w_target[:, None, :] * (p - _onehot(safe_target, classes, p.dtype))
         if eps > 0:
             grad_x = grad_x + (eps / classes) * keep[:, None, :] * (p * w.sum() - w[None, :, None])
         upstream = _upstream_per_element(grad, reduction, denominator, n, spatial)
-        return grad_x * upstream[:, None, :], None, None
+        return (grad_x * upstream[:, None, :]).reshape(input_shape), None, None
 
 
 class CrossEntropyWithProbabilities(Function):
@@ -108,20 +108,20 @@ class CrossEntropyWithProbabilities(Function):
         weighted = smoothed * w[None, :, None]                               # w_c q'_c
         loss = -(weighted * log_p).sum(axis=1)                               # (N, S)
         ctx.save_for_backward(log_p, weighted, w)
-        ctx.args = (layout, reduction, eps, n * spatial, target.shape)
+        ctx.args = (layout, reduction, eps, n * spatial, logits.shape)
         return _reduce_per_element(loss, reduction, n * spatial, batch_shape).astype(logits.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         log_p, weighted, w = ctx.saved_tensors
-        (n, classes, spatial), reduction, eps, count, target_shape = ctx.args
+        (n, classes, spatial), reduction, eps, count, input_shape = ctx.args
         upstream = _upstream_per_element(grad, reduction, count, n, spatial)[:, None, :]
         grad_x = grad_target = None
         if ctx.needs_input_grad[0]:
             p = get_array_module(log_p).exp(log_p)
-            grad_x = (p * weighted.sum(axis=1, keepdims=True) - weighted) * upstream
+            grad_x = ((p * weighted.sum(axis=1, keepdims=True) - weighted) * upstream).reshape(input_shape)
         if ctx.needs_input_grad[1]:
-            grad_target = (-(1 - eps) * w[None, :, None] * log_p * upstream).reshape(target_shape)
+            grad_target = (-(1 - eps) * w[None, :, None] * log_p * upstream).reshape(input_shape)
         return grad_x, grad_target, None
 
 
@@ -140,16 +140,16 @@ class NegativeLogLikelihood(Function):
         loss = -w_target * _pick(log_probs.reshape(n, classes, spatial), safe_target)
         denominator = w_target.sum()
         ctx.save_for_backward(safe_target, w_target)
-        ctx.args = (layout, reduction, denominator)
+        ctx.args = (layout, reduction, denominator, log_probs.shape)
         return _reduce_per_element(loss, reduction, denominator, batch_shape).astype(log_probs.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
         safe_target, w_target = ctx.saved_tensors
-        (n, classes, spatial), reduction, denominator = ctx.args
+        (n, classes, spatial), reduction, denominator, input_shape = ctx.args
         upstream = _upstream_per_element(grad, reduction, denominator, n, spatial)
         onehot = _onehot(safe_target, classes, w_target.dtype)
-        return -onehot * (w_target * upstream)[:, None, :], None, None
+        return (-onehot * (w_target * upstream)[:, None, :]).reshape(input_shape), None, None
 
 
 class SquaredError(Function):
@@ -206,41 +206,43 @@ class SmoothL1Error(Function):
         return grad_x, -grad_x
 
 
-def _softplus_of_negative(x):
-    """softplus(-x) = log(1 + e^-x) = log1p(e^-|x|) + max(-x, 0), finite for any x."""
+def _softplus_pair(x):
+    """(softplus(x), softplus(-x)), softplus(z) = log(1 + e^z) = log1p(e^-|z|) + max(z, 0):
+    finite and free of cancellation for any x."""
     xp = get_array_module(x)
-    return xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
+    common = xp.log1p(xp.exp(-xp.abs(x)))
+    return common + xp.maximum(x, 0), common + xp.maximum(-x, 0)
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """l = w [(1 - y) x + lw softplus(-x)],  lw = 1 + (pos_weight - 1) y.
+    """l = w [pos_weight y softplus(-x) + (1 - y) softplus(x)]
+         (= -w [pos_weight y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))], two non-negative terms).
 
-    d/dx = w [(1 - y) - lw sigmoid(-x)];  d/dy = w [-x + (pos_weight - 1) softplus(-x)];
-    d/dw = l / w;  d/dpos_weight = w y softplus(-x).
+    d/dx = w [(1 - y) sigmoid(x) - pos_weight y sigmoid(-x)],  sigmoid(x) = e^-softplus(-x);
+    d/dy = w [pos_weight softplus(-x) - softplus(x)];  d/dw = l / w;  d/dpos_weight = w y softplus(-x).
     """
 
     @staticmethod
     def forward(ctx, x, y, weight, pos_weight):
-        softplus_neg = _softplus_of_negative(x)
-        log_weight = 1 + (pos_weight - 1) * y if pos_weight is not None else 1
-        unweighted = (1 - y) * x + log_weight * softplus_neg
-        ctx.save_for_backward(x, y, weight, pos_weight, softplus_neg, unweighted)
+        softplus_pos, softplus_neg = _softplus_pair(x)
+        positive_part = y * softplus_neg if pos_weight is None else pos_weight * y * softplus_neg
+        unweighted = positive_part + (1 - y) * softplus_pos
+        ctx.save_for_backward(y, weight, pos_weight, softplus_pos, softplus_neg, unweighted)
         loss = unweighted * weight if weight is not None else unweighted
         return loss.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
-        x, y, weight, pos_weight, softplus_neg, unweighted = ctx.saved_tensors
-        xp = get_array_module(x)
+        y, weight, pos_weight, softplus_pos, softplus_neg, unweighted = ctx.saved_tensors
+        xp = get_array_module(y)
         w_grad = grad * weight if weight is not None else grad
-        log_weight = 1 + (pos_weight - 1) * y if pos_weight is not None else 1
+        pw = pos_weight if pos_weight is not None else 1
         grads = [None, None, None, None]
         if ctx.needs_input_grad[0]:
-            sigmoid_neg = xp.exp(-xp.log1p(xp.exp(-xp.abs(x))) - xp.maximum(x, 0))  # 1 / (1 + e^x)
-            grads[0] = w_grad * ((1 - y) - log_weight * sigmoid_neg)
+            sigmoid_pos, sigmoid_neg = xp.exp(-softplus_neg), xp.exp(-softplus_pos)
+            grads[0] = w_grad * ((1 - y) * sigmoid_pos - pw * y * sigmoid_neg)
         if ctx.needs_input_grad[1]:
-            extra = (pos_weight - 1) * softplus_neg if pos_weight is not None else 0
-            grads[1] = w_grad * (extra - x)
+            grads[1] = w_grad * (pw * softplus_neg - softplus_pos)
         if ctx.needs_input_grad[2]:
             grads[2] = unbroadcast(grad * unweighted, weight.shape)
         if ctx.needs_input_grad[3]:
