@@ -7,7 +7,7 @@ memory bandwidth:
 * every thread owns whole rows of the result (a ``cols`` row in ``im2col``, an image plane
   in ``col2im``), so there are no write races and no atomics;
 * the innermost loop runs along ``ow``, contiguous in ``cols`` and, for stride 1, in the
-  input row too;
+  input row too (im2col has a unit-stride branch: a plain copy LLVM vectorises);
 * padding is handled by computing, once per kernel tap, the range of ``ow`` that lands
   inside the input row, instead of an ``if`` per element.
 
@@ -92,12 +92,8 @@ def _col2im_loop(cols2, x3, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
                 for oh in range(oh_lo, oh_hi):
                     ih = oh * sh + i * dh - ph
                     base = oh * out_w
-                    if sw == 1:
-                        for ow in range(ow_lo, ow_hi):
-                            x3[plane, ih, ow + left] += cols2[row, base + ow]
-                    else:
-                        for ow in range(ow_lo, ow_hi):
-                            x3[plane, ih, ow * sw + left] += cols2[row, base + ow]
+                    for ow in range(ow_lo, ow_hi):  # (a unit-stride branch does not pay here)
+                        x3[plane, ih, ow * sw + left] += cols2[row, base + ow]
 
 
 def im2col(x, kernel_size, stride, padding, dilation):
