@@ -21,7 +21,8 @@ built over a fresh model::
 """
 import copy
 
-from kernels.backend import get_array_module
+import numpy as np
+
 from minicnn.autograd.device import device_of, move_array
 from minicnn.autograd.grad_mode import enable_grad, no_grad
 from minicnn.autograd.tensor import Tensor
@@ -206,8 +207,7 @@ def _cast_like(value, param, key, optimizer_name):
     if isinstance(value, Tensor):
         value = value.data
     array = move_array(value, device_of(param.data))
-    xp = get_array_module(array)
-    if xp.issubdtype(array.dtype, xp.floating):
+    if np.issubdtype(array.dtype, np.floating):
         array = array.astype(param.dtype, copy=True)
     else:
         array = array.copy()
