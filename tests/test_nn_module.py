@@ -298,7 +298,8 @@ def _zoo(nn_module):
     return nn_module.Sequential(
         nn_module.Linear(4, 3), nn_module.ReLU(), nn_module.LeakyReLU(0.2), nn_module.ReLU(inplace=True),
         nn_module.Sequential(nn_module.Flatten(), nn_module.Identity(), nn_module.Sigmoid(), nn_module.Tanh()),
-        nn_module.ModuleList([nn_module.Linear(3, 2, bias=False)]),
+        nn_module.ModuleList([nn_module.Linear(3, 2, bias=False), nn_module.ReLU(), nn_module.ReLU(),
+                              nn_module.Sequential(nn_module.Tanh()), nn_module.Sequential(nn_module.Tanh())]),
         nn_module.ModuleDict({"soft": nn_module.Softmax(dim=1), "log": nn_module.LogSoftmax(dim=-1)}),
         nn_module.CrossEntropyLoss(), nn_module.MSELoss())
 
@@ -316,6 +317,10 @@ EXPECTED_REPR = """Sequential(
   )
   (5): ModuleList(
     (0): Linear(in_features=3, out_features=2, bias=False)
+    (1-2): 2 x ReLU()
+    (3-4): 2 x Sequential(
+      (0): Tanh()
+    )
   )
   (6): ModuleDict(
     (soft): Softmax(dim=1)
@@ -366,6 +371,8 @@ def test_module_list_and_dict():
     assert isinstance(blocks[1:3], nn.ModuleList) and len(blocks[1:3]) == 2
     del blocks[0]
     assert list(blocks.state_dict())[0] == "0.weight"
+    last = blocks[-1]
+    assert blocks.pop(-1) is last and len(blocks) == 3
     heads = nn.ModuleDict({"a": nn.Linear(1, 2)})
     heads["b"] = nn.Linear(2, 1)
     assert list(heads) == ["a", "b"] and "b" in heads and len(heads) == 2

@@ -68,6 +68,12 @@ class _ModuleSequence(Module):
         modules.insert(index, module)
         self._renumber(modules)
 
+    def pop(self, index):
+        """Remove the module at ``index`` and return it."""
+        module = self[index]
+        del self[index]
+        return module
+
 
 class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the parent sees (a plain Python list would hide them).
@@ -79,6 +85,26 @@ class ModuleList(_ModuleSequence):
         super().__init__()
         if modules is not None:
             self.extend(modules)
+
+    def __repr__(self):
+        # PyTorch prints runs of identical modules once: "(0-2): 3 x Linear(...)"
+        if len(self) == 0:
+            return "ModuleList()"
+        runs = []  # [first index, last index, repr]
+        for i, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = []
+        for first, last, text in runs:
+            if first == last:
+                line = f"({first}): {text}"
+            else:
+                line = f"({first}-{last}): {last - first + 1} x {text}"
+            lines.append(line.replace("\n", "\n  "))
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class Sequential(_ModuleSequence):
