@@ -1,0 +1,116 @@
+"""Batch-normalisation kernels compiled with Numba: the functions of kernels/reference/norm.py.
+
+``x (N, C, L)``; channel ``c`` owns the ``M = N*L`` numbers ``x[:, c, :]``. The statistics
+and the backward run one channel per ``prange`` iteration: a channel's numbers are read
+twice in a row (two passes), and the second pass finds them still in cache. Sums are kept
+in float64 for float32 inputs too. ``fastmath={"reassoc"}`` lets LLVM reorder those sums
+into SIMD lanes (the order of a sum is the only liberty taken; NaN/inf rules are kept).
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels.reference.norm import check_batchnorm_input
+from kernels.reference.pool import check_float_array, check_same_shape
+
+_SUM_FLAGS = {"reassoc"}
+
+
+@njit(cache=True, parallel=True, fastmath=_SUM_FLAGS)
+def _channel_stats(x, mean, var):
+    """x (N, C, L) -> mean, var (C,) float64; two passes: mean, then squared deviations."""
+    batch, channels, length = x.shape
+    count = batch * length
+    for c in prange(channels):
+        total = 0.0
+        for n in range(batch):
+            for k in range(length):
+                total += x[n, c, k]
+        channel_mean = total / count
+        squares = 0.0
+        for n in range(batch):
+            for k in range(length):
+                deviation = x[n, c, k] - channel_mean
+                squares += deviation * deviation
+        mean[c] = channel_mean
+        var[c] = squares / count
+
+
+@njit(cache=True, parallel=True)
+def _normalise_planes(x, mean, scale, bias, y):
+    """y[n, c, :] = (x[n, c, :] - mean[c]) * scale[c] + bias[c], one (n, c) row at a time."""
+    batch, channels, length = x.shape
+    for row in prange(batch * channels):
+        n = row // channels
+        c = row % channels
+        channel_mean = mean[c]
+        channel_scale = scale[c]
+        channel_bias = bias[c]
+        for k in range(length):
+            y[n, c, k] = (x[n, c, k] - channel_mean) * channel_scale + channel_bias
+
+
+@njit(cache=True, parallel=True, fastmath=_SUM_FLAGS)
+def _backward_channels(grad_y, x, mean, invstd, weight, grad_x, grad_weight, grad_bias):
+    """Pass 1: grad_bias = sum(gy), grad_weight = sum(gy * xhat).
+    Pass 2: grad_x = a*gy - k*(x - mean) - b with a = weight*invstd,
+    k = a*invstd*grad_weight/M, b = a*grad_bias/M (the reference formula expanded).
+    Vectors are float64 (C,); gy, x, grad_x (N, C, L) in the input dtype.
+    """
+    batch, channels, length = x.shape
+    count = batch * length
+    for c in prange(channels):
+        channel_mean = mean[c]
+        sum_grad = 0.0
+        sum_grad_centered = 0.0
+        for n in range(batch):
+            for k in range(length):
+                g = grad_y[n, c, k]
+                sum_grad += g
+                sum_grad_centered += g * (x[n, c, k] - channel_mean)
+        grad_bias[c] = sum_grad
+        grad_weight[c] = sum_grad_centered * invstd[c]
+
+        a = weight[c] * invstd[c]
+        slope = a * invstd[c] * grad_weight[c] / count
+        offset = a * grad_bias[c] / count
+        for n in range(batch):
+            for k in range(length):
+                grad_x[n, c, k] = a * grad_y[n, c, k] - slope * (x[n, c, k] - channel_mean) - offset
+
+
+def batchnorm_stats(x):
+    """x (N, C, L) -> mean (C,), biased var (C,); see reference.batchnorm_stats."""
+    check_batchnorm_input("batchnorm_stats", x)
+    channels = x.shape[1]
+    mean = np.empty(channels, dtype=np.float64)
+    var = np.empty(channels, dtype=np.float64)
+    _channel_stats(np.ascontiguousarray(x), mean, var)
+    return mean.astype(x.dtype), var.astype(x.dtype)
+
+
+def batchnorm_forward(x, mean, invstd, weight, bias):
+    """x (N, C, L) -> y = (x - mean) * invstd * weight + bias; see reference.batchnorm_forward."""
+    check_batchnorm_input("batchnorm_forward", x, mean=mean, invstd=invstd,
+                          weight=weight, bias=bias)
+    # invstd * weight folded into one scale per channel (C,), in x's dtype.
+    scale = (invstd.astype(np.float64) * weight).astype(x.dtype)
+    y = np.empty(x.shape, dtype=x.dtype)
+    _normalise_planes(np.ascontiguousarray(x), mean.astype(x.dtype), scale,
+                      bias.astype(x.dtype), y)
+    return y
+
+
+def batchnorm_backward(grad_y, x, mean, invstd, weight):
+    """-> grad_x (N, C, L), grad_weight (C,), grad_bias (C,); see reference.batchnorm_backward."""
+    op = "batchnorm_backward"
+    check_batchnorm_input(op, x, mean=mean, invstd=invstd, weight=weight)
+    check_float_array(op, "grad_y", grad_y, 3)
+    check_same_shape(op, "grad_y", grad_y, x.shape)
+    channels = x.shape[1]
+    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_weight = np.empty(channels, dtype=np.float64)
+    grad_bias = np.empty(channels, dtype=np.float64)
+    _backward_channels(np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(x),
+                       mean.astype(np.float64), invstd.astype(np.float64),
+                       weight.astype(np.float64), grad_x, grad_weight, grad_bias)
+    return grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype)
