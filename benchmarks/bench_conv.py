@@ -1,0 +1,194 @@
+"""Time minicnn's conv2d / conv_transpose2d against PyTorch's CPU convolutions.
+
+    python benchmarks/bench_conv.py [--repeat 7] [--no-reference] [--no-compile]
+
+For each shape (float32, forward and forward+backward with all three gradients): our time
+with the Numba kernels, PyTorch's time (when installed, same thread count as ours), their
+ratio, our time with the readable reference kernels, our GFLOP/s, and NumPy's own float32
+matmul GFLOP/s measured right before that row (the ceiling for an op made of NumPy GEMMs;
+the machine may be shared, so it also shows how busy it was).
+Last, the Numba compile cost of the conv family: the first call in a fresh process with an
+empty cache (cold: compiles) and again in a second process (the cache is loaded).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from _common import ROOT, best_time, blas_gflops, blas_name, gflops, our_threads, print_table, torch_or_none
+
+import minicnn as mc  # noqa: E402  (_common put the repository on sys.path)
+import minicnn.functional as F  # noqa: E402
+
+
+@dataclass
+class Case:
+    label: str
+    transposed: bool
+    n: int
+    c_in: int
+    c_out: int
+    size: int       # H = W of the input
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+
+    def arrays(self, rng):
+        """x, weight, bias (float32) in PyTorch's layouts."""
+        x = rng.standard_normal((self.n, self.c_in, self.size, self.size)).astype(np.float32)
+        w_shape = ((self.c_in, self.c_out) if self.transposed else (self.c_out, self.c_in))
+        weight = (0.1 * rng.standard_normal(w_shape + (self.kernel, self.kernel))).astype(np.float32)
+        bias = rng.standard_normal(self.c_out).astype(np.float32)
+        return x, weight, bias
+
+    def forward_flops(self, out_hw):
+        """2 * multiply-adds of the GEMM: conv over its output pixels, transposed over its input's."""
+        taps = self.kernel * self.kernel
+        if self.transposed:
+            return 2.0 * self.n * self.c_in * self.c_out * taps * self.size * self.size
+        return 2.0 * self.n * self.c_out * self.c_in * taps * out_hw
+
+
+CASES = [
+    Case("N64 3->32 @32 k3 p1", False, 64, 3, 32, 32, 3, padding=1),
+    Case("N64 64->64 @16 k3 p1", False, 64, 64, 64, 16, 3, padding=1),
+    Case("N64 128->128 @8 k3 p1", False, 64, 128, 128, 8, 3, padding=1),
+    Case("N64 1->6 @28 k5", False, 64, 1, 6, 28, 5),
+    Case("N16 64->64 @32 k3 d2 p2", False, 16, 64, 64, 32, 3, padding=2, dilation=2),
+    Case("N16 T 64->32 16->32 k4 s2 p1", True, 16, 64, 32, 16, 4, stride=2, padding=1),
+]
+
+
+def conv_call(lib, case):
+    """``fn(x, w, b)`` running the case's op in ``lib`` (minicnn.functional or torch's F)."""
+    if case.transposed:
+        return lambda x, w, b: lib.conv_transpose2d(x, w, b, stride=case.stride, padding=case.padding,
+                                                    dilation=case.dilation)
+    return lambda x, w, b: lib.conv2d(x, w, b, stride=case.stride, padding=case.padding,
+                                      dilation=case.dilation)
+
+
+def time_minicnn(case, x, weight, bias, grad, repeat):
+    """(forward ms, forward+backward ms) of minicnn with the current kernel backend."""
+    op = conv_call(F, case)
+    tx, tw, tb = (mc.tensor(a, requires_grad=True) for a in (x, weight, bias))
+
+    def forward():
+        with mc.no_grad():
+            op(tx, tw, tb)
+
+    def forward_backward():
+        op(tx, tw, tb).backward(grad)
+
+    return best_time(forward, repeat), best_time(forward_backward, repeat)
+
+
+def time_torch(torch, case, x, weight, bias, grad, repeat):
+    """(forward ms, forward+backward ms) of PyTorch on the same arrays."""
+    op = conv_call(torch.nn.functional, case)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, weight, bias))
+    tgrad = torch.from_numpy(grad)
+
+    def forward():
+        with torch.no_grad():
+            op(tx, tw, tb)
+
+    def forward_backward():
+        tx.grad = tw.grad = tb.grad = None
+        op(tx, tw, tb).backward(tgrad)
+
+    return best_time(forward, repeat), best_time(forward_backward, repeat)
+
+
+def run_table(repeat, with_reference):
+    threads = our_threads()
+    torch = torch_or_none(threads)
+    print(f"float32, {threads} threads (Numba; PyTorch set to the same), BLAS: {blas_name()}")
+    print(f"NumPy matmul 1024x1024 float32: {blas_gflops():.1f} GFLOP/s"
+          + ("" if torch is None else f"; torch {torch.__version__}"))
+    print("times in ms (best of several); ratio = ours / torch; GF/s = our fwd+bwd GFLOP/s\n")
+    rng = np.random.default_rng(0)
+    rows = []
+    for case in CASES:
+        x, weight, bias = case.arrays(rng)
+        with mc.no_grad():
+            out_shape = conv_call(F, case)(mc.tensor(x), mc.tensor(weight), mc.tensor(bias)).shape
+        grad = rng.standard_normal(out_shape).astype(np.float32)
+        blas = blas_gflops(512)
+        mc.set_backend("numba")
+        ours_f, ours_fb = time_minicnn(case, x, weight, bias, grad, repeat)
+        torch_f = torch_fb = None
+        if torch is not None:
+            torch_f, torch_fb = time_torch(torch, case, x, weight, bias, grad, repeat)
+        ref_fb = None
+        if with_reference:
+            mc.set_backend("reference")
+            ref_fb = time_minicnn(case, x, weight, bias, grad, max(3, repeat // 2))[1]
+            mc.set_backend("numba")
+        flops = 3 * case.forward_flops(out_shape[2] * out_shape[3])  # forward + two backward GEMMs
+        rows.append([case.label, ours_f, torch_f, _ratio(ours_f, torch_f), ours_fb, torch_fb,
+                     _ratio(ours_fb, torch_fb), ref_fb, gflops(flops, ours_fb), blas])
+    print_table(["shape", "fwd", "torch", "ratio", "fwd+bwd", "torch", "ratio", "ref f+b",
+                 "GF/s", "BLAS GF/s"], rows)
+
+
+def _ratio(ours, theirs):
+    return None if theirs is None else ours / theirs
+
+
+# ----- Numba compile cost: a cold cache, then a warm one, each in a fresh process ----------------
+CHILD = """
+import time, json
+start = time.perf_counter()
+import numpy as np
+import minicnn as mc, minicnn.functional as F
+imported = time.perf_counter()
+timings = {"import": imported - start}
+for dtype in ("float32", "float64"):
+    t0 = time.perf_counter()
+    x = mc.tensor(np.ones((2, 3, 6, 6), dtype=dtype), requires_grad=True)
+    w = mc.tensor(np.ones((4, 3, 3, 3), dtype=dtype), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    wt = mc.tensor(np.ones((3, 4, 3, 3), dtype=dtype), requires_grad=True)
+    F.conv_transpose2d(x, wt, stride=2).sum().backward()
+    timings[dtype] = time.perf_counter() - t0
+print(json.dumps(timings))
+"""
+
+
+def compile_times():
+    """Run CHILD twice with a fresh NUMBA_CACHE_DIR: cold (compile) then warm (cache load)."""
+    results = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, MINICNN_BACKEND="numba",
+                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
+                                  text=True, check=True)
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print("\nNumba compile cost of the conv family (im2col + col2im), first conv2d + "
+          "conv_transpose2d forward+backward per dtype, in a fresh process:")
+    rows = [[name] + [1e3 * r[key] for key in ("import", "float32", "float64")]
+            for name, r in zip(("cold (empty cache)", "cached (2nd process)"), results)]
+    print_table(["", "import ms", "float32 ms", "float64 ms"], rows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference-kernel column")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
+    args = parser.parse_args()
+    run_table(args.repeat, not args.no_reference)
+    if not args.no_compile:
+        compile_times()
+
+
+if __name__ == "__main__":
+    main()
