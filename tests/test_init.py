@@ -47,7 +47,8 @@ def test_fans_match_torch_and_need_two_dims():
 
 
 def _assert_spread(values, std, mean=0.0, tolerance=0.03):
-    """Sample mean and std within a few percent of the target (tens of thousands of draws)."""
+    """Sample mean and std within 3% of the target: with >= 18k draws the standard error of
+    the mean is < 0.75% of std, so a wrong gain or fan (>= 5% off) fails."""
     assert abs(values.mean() - mean) < tolerance * std + 1e-12
     assert abs(values.std() - std) < tolerance * std
 
@@ -56,6 +57,7 @@ def _assert_spread(values, std, mean=0.0, tolerance=0.03):
 @given(st.sampled_from([0, 0.2, math.sqrt(5)]), st.sampled_from(["fan_in", "fan_out"]),
        st.sampled_from(["leaky_relu", "relu", "tanh", "linear"]))
 def test_kaiming_uniform_and_normal(a, mode, nonlinearity):
+    mc.manual_seed(1234)  # fixed draws: the statistical bounds below are 4+ standard errors wide
     weight = nn.Parameter(mc.zeros(64, 32, 3, 3))  # fan_in 288, fan_out 576, 18k draws
     fan = 32 * 9 if mode == "fan_in" else 64 * 9
     std = init.calculate_gain(nonlinearity, a) / math.sqrt(fan)
@@ -68,8 +70,9 @@ def test_kaiming_uniform_and_normal(a, mode, nonlinearity):
 
 
 @FAST
-@given(st.sampled_from([1.0, 0.5, 5 / 3]), st.sampled_from([(200, 100), (32, 16, 3, 3)]))
+@given(st.sampled_from([1.0, 0.5, 5 / 3]), st.sampled_from([(200, 100), (64, 32, 3, 3)]))
 def test_xavier_uniform_and_normal(gain, shape):
+    mc.manual_seed(1234)
     weight = mc.zeros(*shape)
     fan_in, fan_out = init._calculate_fan_in_and_fan_out(weight)
     std = gain * math.sqrt(2 / (fan_in + fan_out))
@@ -81,6 +84,7 @@ def test_xavier_uniform_and_normal(gain, shape):
 
 
 def test_simple_fills_and_distributions():
+    mc.manual_seed(1234)
     t = mc.zeros(200, 100)
     init.uniform_(t, -2.0, 3.0)
     assert t.data.min() >= -2.0 and t.data.max() < 3.0
