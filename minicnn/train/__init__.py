@@ -1,0 +1,27 @@
+"""``minicnn.train``: the training loop and the techniques of a CNN course around it.
+
+    from minicnn.train import fit, evaluate, Checkpoint, EarlyStopping
+    history = fit(model, train_loader, val_loader, optimizer, epochs=8,
+                  callbacks=[Checkpoint("runs/lenet"), EarlyStopping("val_loss", patience=3)])
+
+    history.py         History: per-step and per-epoch measurements, JSON
+    fit.py             fit, evaluate, predict
+    divergence.py      the divergence guard and TrainingDiverged
+    callbacks.py       Callback, FitState, EarlyStopping, LambdaCallback
+    checkpoint.py      save_checkpoint / load_checkpoint (exact resume), Checkpoint callback
+    ema.py             ModelEMA: moving average of the weights
+    schedules.py       scale_lr (linear scaling rule), warmup_cosine
+    search.py          random hyper-parameter search (coarse, then fine)
+    ensemble.py        prediction averaging, majority vote, snapshot ensembles, weight averaging
+    transfer.py        freeze / unfreeze, replace_head, per-prefix learning rates
+    monitor.py         activation statistics, update/weight ratios
+    gradcheck_suite.py run_gradchecks: a finite-difference check of every differentiable op
+"""
+from .history import History  # noqa: F401
+from .divergence import TrainingDiverged, DivergenceGuard  # noqa: F401
+from .callbacks import Callback, FitState, EarlyStopping, LambdaCallback  # noqa: F401
+from .fit import fit, evaluate, predict, count_correct  # noqa: F401
+from .checkpoint import (save_checkpoint, load_checkpoint, read_checkpoint,  # noqa: F401
+                         Checkpoint, CheckpointError)
+from .ema import ModelEMA  # noqa: F401
+from .schedules import scale_lr, warmup_cosine  # noqa: F401
