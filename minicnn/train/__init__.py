@@ -25,3 +25,10 @@ from .checkpoint import (save_checkpoint, load_checkpoint, read_checkpoint,  # n
                          Checkpoint, CheckpointError)
 from .ema import ModelEMA  # noqa: F401
 from .schedules import scale_lr, warmup_cosine  # noqa: F401
+from .transfer import freeze, unfreeze, trainable_parameters, replace_head, param_groups  # noqa: F401
+from .monitor import ActivationMonitor, UpdateRatioMonitor, activation_stats, tensor_stats  # noqa: F401
+from .ensemble import (ensemble_probabilities, majority_vote, average_parameters,  # noqa: F401
+                       SnapshotEnsemble, cyclic_cosine)
+from .search import (random_search, LogUniform, Uniform, Choice, SearchResult,  # noqa: F401
+                     RangeEdgeWarning)
+from .gradcheck_suite import run_gradchecks, format_gradcheck_table  # noqa: F401
