@@ -34,6 +34,7 @@ def run_backward(tensor, grad, retain_graph=False):
         _accumulate_leaf(tensor, grad)
         return
     pending = {id(tensor.grad_fn): grad}
+    leaf_grads = {}  # id(leaf) -> [leaf, sum of its gradients]: hooks see the total, once
     with no_grad():
         for node in topological_order(tensor.grad_fn):
             grad_out = pending.pop(id(node), None)
@@ -41,7 +42,7 @@ def run_backward(tensor, grad, retain_graph=False):
                 continue
             grad_out = _run_hooks(node, grad_out)
             if node._retained is not None:
-                node._retained._set_grad(grad_out)
+                _accumulate(node._retained, grad_out)
             input_grads = node.function.backward(node, grad_out)
             if isinstance(input_grads, list):
                 input_grads = tuple(input_grads)
@@ -57,12 +58,17 @@ def run_backward(tensor, grad, retain_graph=False):
                     continue
                 g = _checked(node, inp, g)
                 if inp.grad_fn is None:
-                    _accumulate_leaf(inp, g)
+                    if id(inp) in leaf_grads:
+                        leaf_grads[id(inp)][1] = leaf_grads[id(inp)][1] + g
+                    else:
+                        leaf_grads[id(inp)] = [inp, g]
                 else:
                     key = id(inp.grad_fn)
                     pending[key] = g if key not in pending else pending[key] + g
             if not retain_graph:
                 node.free()
+        for leaf, leaf_grad in leaf_grads.values():
+            _accumulate_leaf(leaf, leaf_grad)
 
 
 def _checked(node, inp, g):
@@ -98,12 +104,17 @@ def _run_hooks(node, grad):
 
 
 def _accumulate_leaf(leaf, grad):
-    """``leaf.grad += grad`` (a fresh array the first time, so no two leaves share one)."""
+    """Run the leaf's hooks on its total gradient, then ``leaf.grad += grad``."""
     for hook in leaf._hooks:
         result = hook(grad)
         if result is not None:
             grad = result
-    if leaf.grad is None:
-        leaf._set_grad(grad.copy())
+    _accumulate(leaf, grad)
+
+
+def _accumulate(tensor, grad):
+    """``tensor.grad += grad`` (a fresh array the first time, so no two tensors share one)."""
+    if tensor.grad is None:
+        tensor._set_grad(grad.copy())
     else:
-        leaf.grad.data = leaf.grad.data + grad
+        tensor.grad.data = tensor.grad.data + grad
