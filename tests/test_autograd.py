@@ -287,6 +287,29 @@ def test_retain_grad_keeps_an_intermediate_gradient():
     assert_close(out.grad, 1.0)
 
 
+def test_leaf_hook_runs_once_on_the_total_of_all_paths():
+    """x feeds two branches: the hook sees dL/dx = 2 + 3 once (as in PyTorch), so a
+    non-linear hook such as clipping acts on the total, not on each part."""
+    x = leaf([1.0, 2.0])
+    calls = []
+    x.register_hook(lambda g: calls.append(g.numpy().copy()))
+    x.register_hook(lambda g: g.clip(-4.0, 4.0))
+    (x * 2 + x * 3).sum().backward()
+    assert len(calls) == 1
+    assert_close(calls[0], [5.0, 5.0])
+    assert_close(x.grad, [4.0, 4.0])
+
+
+def test_retained_gradients_accumulate_like_leaf_gradients():
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    h.retain_grad()
+    loss = (h * h).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert_close(h.grad, [8.0, 16.0])  # 2h, twice
+
+
 def test_hook_needs_a_tensor_that_requires_grad():
     with pytest.raises(RuntimeError, match="does not require grad"):
         mc.ones(2).register_hook(lambda g: g)
