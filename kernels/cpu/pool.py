@@ -9,7 +9,7 @@ visits only its in-bounds taps (no padded copy of the input is made).
 import numpy as np
 from numba import njit, prange
 
-from kernels.reference.pool import (avgpool_divisor, check_divisor_override,
+from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_divisor_override,
                                     check_float_array, check_same_shape, pool_geometry)
 
 
@@ -90,8 +90,12 @@ def _maxpool_2x2_planes(x, out, indices):
 
 
 @njit(cache=True, parallel=True)
-def _scatter_add_planes(values, indices, out):
-    """out (P, S) = 0, then out[p, indices[p, k]] += values[p, k]; bad indices skipped."""
+def _scatter_planes(values, indices, out, accumulate):
+    """out (P, S) = 0, then out[p, indices[p, k]] += values[p, k] (accumulate) or = values[p, k].
+
+    values, indices (P, K). Indices outside [0, S) are skipped (never written out of bounds).
+    One kernel for max-pool's backward (+=) and max-unpool (=): half the compile time.
+    """
     planes, size = out.shape
     count = values.shape[1]
     for p in prange(planes):
@@ -100,21 +104,10 @@ def _scatter_add_planes(values, indices, out):
         for k in range(count):
             index = indices[p, k]
             if 0 <= index < size:
-                out[p, index] += values[p, k]
-
-
-@njit(cache=True, parallel=True)
-def _scatter_set_planes(values, indices, out):
-    """out (P, S) = 0, then out[p, indices[p, k]] = values[p, k]; bad indices skipped."""
-    planes, size = out.shape
-    count = values.shape[1]
-    for p in prange(planes):
-        for s in range(size):
-            out[p, s] = 0
-        for k in range(count):
-            index = indices[p, k]
-            if 0 <= index < size:
-                out[p, index] = values[p, k]
+                if accumulate:
+                    out[p, index] += values[p, k]
+                else:
+                    out[p, index] = values[p, k]
 
 
 @njit(cache=True, parallel=True)
@@ -133,8 +126,7 @@ def _gather_planes(source, indices, out):
 
 def _as_planes(array, dtype=None):
     """(N, C, H, W) -> C-contiguous (N*C, H*W) view or copy."""
-    n, c = array.shape[:2]
-    return np.ascontiguousarray(array, dtype=dtype).reshape(n * c, -1)
+    return as_plane_rows(np.ascontiguousarray(array, dtype=dtype))
 
 
 def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -168,7 +160,7 @@ def maxpool2d_backward(grad_out, indices, input_shape):
         raise ValueError(f"{op}: grad_out must have (N, C) = {(n, c)} of input_shape, "
                          f"got shape {grad_out.shape}")
     grad_x = np.empty((n * c, height * width), dtype=grad_out.dtype)
-    _scatter_add_planes(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x)
+    _scatter_planes(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
     return grad_x.reshape(n, c, height, width)
 
 
@@ -179,7 +171,7 @@ def maxunpool2d(x, indices, output_size):
     n, c = x.shape[:2]
     out_h, out_w = int(output_size[0]), int(output_size[1])
     out = np.empty((n * c, out_h * out_w), dtype=x.dtype)
-    _scatter_set_planes(_as_planes(x), _as_planes(indices, np.int64), out)
+    _scatter_planes(_as_planes(x), _as_planes(indices, np.int64), out, False)
     return out.reshape(n, c, out_h, out_w)
 
 

@@ -119,7 +119,13 @@ def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     return out, indices
 
 
-def _plane_rows(num_planes, per_plane):
+def as_plane_rows(array):
+    """(N, C, H, W) -> (N*C, H*W): one row per plane (a view when array is contiguous)."""
+    n, c, height, width = array.shape
+    return array.reshape(n * c, height * width)
+
+
+def _plane_numbers(num_planes, per_plane):
     """Row number of each entry when (N, C, ...) is viewed as (N*C, per_plane)."""
     return np.repeat(np.arange(num_planes), per_plane).reshape(num_planes, per_plane)
 
@@ -138,9 +144,9 @@ def maxpool2d_backward(grad_out, indices, input_shape):
         raise ValueError(f"{op}: grad_out must have (N, C) = {(n, c)} of input_shape, "
                          f"got shape {grad_out.shape}")
     planes = n * c
-    grad_rows = grad_out.reshape(planes, -1)
-    index_rows = indices.reshape(planes, -1).astype(np.int64)
-    plane_of = _plane_rows(planes, index_rows.shape[1])
+    grad_rows = as_plane_rows(grad_out)
+    index_rows = as_plane_rows(indices).astype(np.int64)
+    plane_of = _plane_numbers(planes, index_rows.shape[1])
     valid = (index_rows >= 0) & (index_rows < height * width)   # skip empty windows' -1
 
     grad_x = np.zeros((planes, height * width), dtype=grad_out.dtype)
@@ -160,12 +166,12 @@ def maxunpool2d(x, indices, output_size):
     n, c = x.shape[:2]
     out_h, out_w = output_size
     planes = n * c
-    index_rows = indices.reshape(planes, -1).astype(np.int64)
-    plane_of = _plane_rows(planes, index_rows.shape[1])
+    index_rows = as_plane_rows(indices).astype(np.int64)
+    plane_of = _plane_numbers(planes, index_rows.shape[1])
     valid = (index_rows >= 0) & (index_rows < out_h * out_w)
 
     out = np.zeros((planes, out_h * out_w), dtype=x.dtype)
-    out[plane_of[valid], index_rows[valid]] = x.reshape(planes, -1)[valid]
+    out[plane_of[valid], index_rows[valid]] = as_plane_rows(x)[valid]
     return out.reshape(n, c, out_h, out_w)
 
 
@@ -182,12 +188,12 @@ def maxunpool2d_backward(grad_out, indices):
                          f"{grad_out.shape[:2]}, got {indices.shape}")
     n, c, out_h, out_w = grad_out.shape
     planes = n * c
-    index_rows = indices.reshape(planes, -1).astype(np.int64)
-    plane_of = _plane_rows(planes, index_rows.shape[1])
+    index_rows = as_plane_rows(indices).astype(np.int64)
+    plane_of = _plane_numbers(planes, index_rows.shape[1])
     valid = (index_rows >= 0) & (index_rows < out_h * out_w)
 
     grad_x = np.zeros(index_rows.shape, dtype=grad_out.dtype)
-    grad_x[valid] = grad_out.reshape(planes, -1)[plane_of[valid], index_rows[valid]]
+    grad_x[valid] = as_plane_rows(grad_out)[plane_of[valid], index_rows[valid]]
     return grad_x.reshape(indices.shape)
 
 

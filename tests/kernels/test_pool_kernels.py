@@ -334,3 +334,16 @@ def test_bad_input_is_refused_with_a_clear_message(impl):
     with pytest.raises(ValueError, match="avgpool2d_backward.*grad_out"):
         impl.avgpool2d_backward(np.zeros((1, 1, 3, 3)), x.shape, (2, 2), (2, 2), (0, 0),
                                 False, True, None)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_empty_batch_gives_empty_results(impl):
+    x = np.zeros((0, 3, 4, 4), dtype=np.float32)
+    out, idx = impl.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert out.shape == idx.shape == (0, 3, 2, 2)
+    assert impl.maxpool2d_backward(out, idx, x.shape).shape == x.shape
+    assert impl.maxunpool2d(out, idx, (4, 4)).shape == x.shape
+    assert impl.maxunpool2d_backward(x, idx).shape == idx.shape
+    avg = impl.avgpool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True, None)
+    assert avg.shape == (0, 3, 2, 2)
+    assert impl.avgpool2d_backward(avg, x.shape, (2, 2), (2, 2), (0, 0), False, True, None).shape == x.shape
