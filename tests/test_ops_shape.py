@@ -217,5 +217,9 @@ def test_bad_dims_are_refused_clearly():
         mc.ones(2).expand(3)
     with pytest.raises(ValueError, match="expand: -1"):
         mc.ones(3).expand(-1, 3)
+    with pytest.raises(IndexError, match="flatten: dim 3"):
+        mc.ones(2, 3, 4).flatten(3)
+    with pytest.raises(ValueError, match="flatten: start_dim 2 comes after end_dim 0"):
+        mc.ones(2, 3, 4).flatten(2, 0)
     with pytest.raises(ValueError, match="pad"):
         F.pad(mc.ones(2), (1, 1, 1, 1))

@@ -111,7 +111,11 @@ def flatten(x, start_dim=0, end_dim=-1):
     shape = x.shape
     if len(shape) == 0:
         return reshape(x, (1,))
-    start, end = start_dim % len(shape), end_dim % len(shape)
+    start = _check_dim("flatten", start_dim, len(shape))
+    end = _check_dim("flatten", end_dim, len(shape))
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"for a tensor of shape {tuple(shape)}")
     merged = 1
     for size in shape[start:end + 1]:
         merged *= size
