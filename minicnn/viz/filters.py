@@ -19,7 +19,8 @@ def plot_filters(weight, max_filters=64, path=None):
     """
     weight = to_numpy(weight)
     if weight.ndim != 4:
-        raise ValueError(f"plot_filters: expected a weight of shape (C_out, C_in, kH, kW), got shape {weight.shape}")
+        raise ValueError("plot_filters: expected a weight of shape (C_out, C_in, kH, kW), "
+                         f"got shape {weight.shape}")
     if int(max_filters) < 1:
         raise ValueError(f"plot_filters: max_filters must be >= 1, got {max_filters}")
     c_out, c_in, kh, kw = weight.shape

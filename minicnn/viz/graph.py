@@ -18,7 +18,7 @@ _COLOURS = {"op": "#cfe2ff", "leaf": "#d1f0d1", "constant": "#e6e6e6", "output":
 
 
 def _shape_text(tensor):
-    return "(" + ", ".join(str(n) for n in tensor.shape) + ")"
+    return str(tuple(tensor.shape))  # Python's spelling: (), (3,), (2, 3)
 
 
 class _GraphBuilder:

@@ -19,7 +19,8 @@ def plot_activation_histograms(stats, bins=50, path=None):
     layer, its mean, std and percentage of exact zeros.
     """
     if not isinstance(stats, dict):
-        raise TypeError(f"plot_activation_histograms: expected a dict layer name -> stats, got {type(stats).__name__}")
+        raise TypeError("plot_activation_histograms: expected a dict layer name -> stats, "
+                        f"got {type(stats).__name__}")
     if not stats:
         return finish(empty_figure("no activation statistics"), path)
     rows, cols = grid_shape(len(stats), ncols=min(4, len(stats)))
@@ -50,7 +51,8 @@ def plot_update_ratios(ratios, reference=1e-3, path=None):
     Ratios far above 1e-3 mean the learning rate is too high; far below, too low.
     """
     if not isinstance(ratios, dict):
-        raise TypeError(f"plot_update_ratios: expected a dict parameter name -> list of ratios, got {type(ratios).__name__}")
+        raise TypeError("plot_update_ratios: expected a dict parameter name -> list of ratios, "
+                        f"got {type(ratios).__name__}")
     fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     drew = False
