@@ -14,6 +14,8 @@ from . import functional  # noqa: F401
 from . import nn  # noqa: F401
 from . import optim  # noqa: F401
 from . import data  # noqa: F401
+from .serialization import save, load  # noqa: F401
+from . import train  # noqa: F401
 
 __version__ = "0.1.0"
 bool = bool_  # noqa: A001  (mc.bool, as torch.bool)
