@@ -223,6 +223,26 @@ def test_in_place_change_through_detach_is_caught_too():
         y.sum().backward()
 
 
+@pytest.mark.parametrize("make_view", [lambda t: t[0:1], lambda t: t.reshape(2, 1), lambda t: t.T],
+                         ids=["slice", "reshape", "T"])
+def test_in_place_change_through_a_view_is_caught_too(make_view):
+    x = leaf([1.0, 2.0])
+    y = x.exp()
+    with mc.no_grad():
+        view = make_view(y)
+        assert np.shares_memory(view.data, y.data)
+        view.zero_()
+    with pytest.raises(RuntimeError, match=r"Exp\.backward.*modified in place"):
+        y.sum().backward()
+
+
+def test_a_new_result_does_not_share_the_version_of_its_input():
+    a = mc.tensor([3.0, 4.0])
+    b = a * 2
+    b.add_(1)
+    assert a._version == 0 and b._version == 1
+
+
 def test_in_place_on_a_leaf_that_requires_grad_is_refused():
     x = leaf([1.0, 2.0])
     for change in (lambda: x.add_(1), lambda: x.mul_(2), lambda: x.zero_(), lambda: x.fill_(3.0),

@@ -116,7 +116,24 @@ class Function:
             return outputs
         result = Tensor._from_op(out, ctx if record else None)
         ctx._record_versions(inputs + (result,))
+        _share_version_with_viewed_input(result, inputs)
         return result
+
+
+def _memory_owner(array):
+    """The array that owns the memory ``array`` looks at (itself unless it is a view)."""
+    base = getattr(array, "base", None)
+    return array if base is None else base
+
+
+def _share_version_with_viewed_input(result, inputs):
+    """A view (a slice, reshape, transpose, expand) shares its input's in-place version
+    counter, so writing through the view is caught by every backward that saved the input."""
+    owner = _memory_owner(result.data)
+    for tensor in inputs:
+        if tensor is not None and _memory_owner(tensor.data) is owner:
+            result._version_box = tensor._version_box
+            return
 
 
 def _check_same_device(op_name, tensors):
