@@ -14,8 +14,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import minicnn as mc
-
 # ----- hypothesis profiles -------------------------------------------------------------------
 settings.register_profile("default", deadline=None, max_examples=20,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -80,8 +78,10 @@ def away_from(values, points=(0.0,), margin=0.1):
 
 
 # ----- tensors and gradient checks -------------------------------------------------------------
+# minicnn is imported inside the helpers, so the kernel tests never depend on it importing.
 def leaf(array, dtype=np.float64):
     """A leaf Tensor that requires grad, holding a copy of ``array`` as ``dtype``."""
+    import minicnn as mc
     return mc.tensor(np.asarray(array, dtype=dtype), requires_grad=True)
 
 
@@ -91,6 +91,7 @@ def assert_gradcheck(fn, *inputs, atol=1e-5, rtol=1e-3, eps=1e-6):
     Every floating NumPy array in ``inputs`` becomes a float64 leaf requiring grad; anything
     else (ints, tuples, Tensors, None) is passed through unchanged.
     """
+    import minicnn as mc
     tensors = [leaf(x) if isinstance(x, (np.ndarray, np.floating)) and np.issubdtype(x.dtype, np.floating)
                else x for x in inputs]
     assert mc.gradcheck(fn, tensors, eps=eps, atol=atol, rtol=rtol)
@@ -99,6 +100,7 @@ def assert_gradcheck(fn, *inputs, atol=1e-5, rtol=1e-3, eps=1e-6):
 
 def assert_close(actual, expected, rtol=1e-6, atol=1e-8, what=""):
     """Compare a Tensor or array with a reference array (shape and values)."""
+    import minicnn as mc
     actual = actual.detach().numpy() if isinstance(actual, mc.Tensor) else np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
