@@ -429,3 +429,19 @@ def test_real_gpu_tensors_when_available():
     (x * x).sum().backward()
     assert x.grad.device.startswith("cuda")
     assert_close(x.grad.cpu().numpy(), [2.0, 4.0])
+
+
+def test_no_grad_works_as_a_bare_decorator_too():
+    import minicnn as mc
+
+    @mc.no_grad
+    def bare(x):
+        return x * 2
+
+    @mc.no_grad()
+    def called(x):
+        return x * 2
+
+    x = mc.randn(3, requires_grad=True)
+    assert not bare(x).requires_grad and not called(x).requires_grad
+    assert (x * 2).requires_grad  # recording is back on afterwards

@@ -20,6 +20,14 @@ class _GradMode(contextlib.ContextDecorator):
 
     mode = True
 
+    def __new__(cls, function=None):
+        """``@no_grad`` (bare) and ``@no_grad()`` both decorate a function."""
+        instance = super().__new__(cls)
+        return instance(function) if callable(function) else instance
+
+    def __init__(self, function=None):
+        pass
+
     def __enter__(self):
         self._previous = is_grad_enabled()
         set_grad_enabled(self.mode)
