@@ -107,10 +107,10 @@ def test_max_shares_the_gradient_among_ties():
     x.max().backward()
     assert_close(x.grad, [[0.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
     x.grad = None
-    x.max(dim=1).sum().backward()
+    x.max(dim=1).values.sum().backward()
     assert_close(x.grad, [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5]])
     x.grad = None
-    x.min(dim=0).sum().backward()
+    x.min(dim=0).values.sum().backward()
     assert_close(x.grad, [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -119,7 +119,7 @@ def test_max_ties_match_torch_amax():
     torch = pytest.importorskip("torch")
     values = np.array([[2.0, 2.0, 1.0], [0.0, 4.0, 4.0]])
     ours, theirs = leaf(values), to_torch(values, True)
-    (ours.max(dim=1) * mc.tensor([1.0, 3.0])).sum().backward()
+    (ours.max(dim=1)[0] * mc.tensor([1.0, 3.0])).sum().backward()
     (torch.amax(theirs, dim=1) * torch.tensor([1.0, 3.0], dtype=torch.float64)).sum().backward()
     assert_close(ours.grad, theirs.grad.numpy())
 
@@ -203,8 +203,21 @@ def test_argmax_argmin_match_numpy_and_are_not_differentiable(name, shape, data)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_reductions_keep_the_dtype(name, dtype):
     x = mc.tensor(np.array([[1.0, 2.0], [4.0, 3.0]], dtype=dtype), requires_grad=True)
-    out = getattr(x, name)(dim=0)
+    out = getattr(x, name)(dim=(0,))  # a tuple of dims: the values alone for max/min too
     out.sum().backward()
     assert out.dtype == dtype and x.grad.dtype == dtype
     full = getattr(x, name)()
     assert full.shape == () and isinstance(full.data, np.ndarray)
+
+
+def test_max_min_over_one_dim_return_values_and_indices_like_torch():
+    data = np.array([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]], dtype=np.float32)
+    x = mc.tensor(data)
+    values, indices = x.max(dim=1)
+    assert np.array_equal(values.data, data.max(axis=1))
+    assert np.array_equal(indices.data, data.argmax(axis=1)) and indices.dtype == np.int64
+    assert np.array_equal(x.min(dim=0).indices.data, data.argmin(axis=0))
+    assert np.array_equal(x.max(dim=1, keepdim=True).values.data, data.max(axis=1, keepdims=True))
+    # NumPy's axis= spelling and tuples of dims give the values alone
+    assert np.array_equal(x.max(axis=1).data, data.max(axis=1))
+    assert np.array_equal(x.min(dim=(0, 1)).data, data.min())

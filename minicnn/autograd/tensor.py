@@ -344,8 +344,14 @@ class Tensor:
     # ----- math methods -------------------------------------------------------------------
     def sum(self, dim=None, keepdims=False, *, axis=None, keepdim=None): return ops.sum(self, _axis(dim, axis), _keep(keepdims, keepdim))
     def mean(self, dim=None, keepdims=False, *, axis=None, keepdim=None): return ops.mean(self, _axis(dim, axis), _keep(keepdims, keepdim))
-    def max(self, dim=None, keepdims=False, *, axis=None, keepdim=None): return ops.max(self, _axis(dim, axis), _keep(keepdims, keepdim))
-    def min(self, dim=None, keepdims=False, *, axis=None, keepdim=None): return ops.min(self, _axis(dim, axis), _keep(keepdims, keepdim))
+    def max(self, dim=None, keepdims=False, *, axis=None, keepdim=None):
+        """The maximum; with ``dim=`` an int, PyTorch's ``(values, indices)`` pair
+        (``axis=`` or a tuple of dims gives the values alone, as NumPy)."""
+        return _extreme(self, ops.max, "argmax", dim, axis, _keep(keepdims, keepdim))
+
+    def min(self, dim=None, keepdims=False, *, axis=None, keepdim=None):
+        """The minimum; with ``dim=`` an int, ``(values, indices)`` as PyTorch."""
+        return _extreme(self, ops.min, "argmin", dim, axis, _keep(keepdims, keepdim))
 
     def var(self, dim=None, keepdims=False, *, axis=None, keepdim=None, unbiased=True, correction=None):
         return ops.var(self, _axis(dim, axis), _keep(keepdims, keepdim), _correction(unbiased, correction))
@@ -395,6 +401,24 @@ def _as_array(data):
     if isinstance(data, np.ndarray) or (hasattr(data, "__array_namespace__") and not isinstance(data, np.generic)):
         return data
     return np.asarray(data)
+
+
+class ValuesIndices(tuple):
+    """``(values, indices)`` returned by ``max``/``min`` over one ``dim``, as PyTorch's."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _extreme(tensor, reduce, arg_name, dim, axis, keepdims):
+    """max/min: values alone, or (values, indices) when one int ``dim`` was named."""
+    values = reduce(tensor, _axis(dim, axis), keepdims)
+    if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
+        return ValuesIndices(values, getattr(ops, arg_name)(tensor, int(dim), keepdims))
+    return values
 
 
 def _axis(dim, axis):
