@@ -161,6 +161,9 @@ def argmin(x, dim=None, keepdims=False):
 def _arg(x, dim, keepdims, how):
     from ..tensor import Tensor
     data = x.data if isinstance(x, Tensor) else x
+    if data.ndim == 0:  # a 0-d tensor: its one element is at index 0 (dim 0 or -1 allowed)
+        _normalize_axes(dim, 0)
+        return Tensor(get_array_module(data).zeros((), dtype="int64"))
     result = getattr(data, how)(axis=dim, keepdims=keepdims) if dim is not None else getattr(data, how)()
     return Tensor(result.astype("int64"))
 
