@@ -34,7 +34,14 @@ def shape_axis_keepdims(draw, min_dims=0, max_dims=3):
 def reduce_call(tensor, name, axis, keepdims, spelling, **extra):
     """t.name(dim=axis, keepdim=k) or t.name(axis=axis, keepdims=k)."""
     if spelling == "dim":
-        return getattr(tensor, name)(dim=axis, keepdim=keepdims, **extra)
+        out = getattr(tensor, name)(dim=axis, keepdim=keepdims, **extra)
+        if name in ("max", "min") and isinstance(axis, int):
+            values, indices = out  # PyTorch's (values, indices) over one dim
+            argfn = np.argmax if name == "max" else np.argmin
+            expected = argfn(tensor.data, axis=axis, keepdims=keepdims)
+            assert np.array_equal(indices.data, expected)
+            return values
+        return out
     return getattr(tensor, name)(axis=axis, keepdims=keepdims, **extra)
 
 
