@@ -9,7 +9,8 @@ where row o of A holds the interpolation weights of output position o. The backw
 multiplies by these small matrices (BLAS), which adds up -- scatter-adds -- every
 contribution an input pixel made.
 
-Source positions (PyTorch's, computed in the input's dtype as PyTorch does):
+Source positions (PyTorch's; computed in float32 for nearest and in the input's dtype for
+bilinear, as PyTorch does, so that borderline cases round the same way):
     nearest:  src = min(floor(dst * scale), in - 1)
     bilinear, align_corners=True:   src = dst * (in - 1) / (out - 1)
     bilinear, align_corners=False:  src = max((dst + 0.5) * scale - 0.5, 0)
@@ -36,8 +37,10 @@ def _scale(in_size, out_size, scale_factor, dtype):
     return dtype.type(in_size) / dtype.type(out_size)
 
 
-def _nearest_taps(in_size, out_size, scale_factor, dtype):
-    """Source index of each output position: min(floor(dst * scale), in - 1)."""
+def _nearest_taps(in_size, out_size, scale_factor):
+    """Source index of each output position: min(floor(dst * scale), in - 1), computed in
+    float32 whatever the input dtype, exactly as PyTorch (it decides ties like 23*14/46)."""
+    dtype = np.dtype(np.float32)
     dst = np.arange(out_size)
     if out_size == in_size:
         return dst
@@ -73,7 +76,7 @@ def _bilinear_taps(in_size, out_size, scale_factor, align_corners, dtype):
 def _taps(in_size, out_size, scale_factor, mode, align_corners, dtype):
     """(indices, weights) pairs: one pair for nearest, two for bilinear."""
     if mode == "nearest":
-        index = _nearest_taps(in_size, out_size, scale_factor, dtype)
+        index = _nearest_taps(in_size, out_size, scale_factor)
         return [(index, np.ones(out_size, dtype))]
     i0, i1, l0, l1 = _bilinear_taps(in_size, out_size, scale_factor, align_corners, dtype)
     return [(i0, l0), (i1, l1)]
