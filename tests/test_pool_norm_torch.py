@@ -206,6 +206,17 @@ def test_interpolate_matches_torch(case, dtype, seed):
     check_backward(ours, theirs, out, expected, rng, dtype, f"interpolate {kwargs}")
 
 
+def test_nearest_picks_the_same_rows_as_torch_for_every_size_up_to_64():
+    # PyTorch computes floor(dst * in/out) in float32; exact arithmetic differs for a few
+    # pairs (e.g. 14 -> 46), so this sweeps all of them.
+    for in_size in range(1, 65):
+        x = np.arange(in_size, dtype=np.float64).reshape(1, 1, in_size, 1)
+        for out_size in range(1, 65):
+            ours = F.interpolate(mc.tensor(x), size=(out_size, 1)).numpy()
+            theirs = TF.interpolate(torch.tensor(x), size=(out_size, 1)).numpy()
+            np.testing.assert_array_equal(ours, theirs, err_msg=f"{in_size} -> {out_size}")
+
+
 # ----------------------------------------------------------------------------- modules
 
 @pytest.mark.parametrize("name, args, kwargs", [
