@@ -1,6 +1,6 @@
 """Time im2col / col2im: the readable NumPy reference against the Numba kernels.
 
-    python benchmarks/bench_kernels_conv.py [--dtype float32|float64] [--repeat 5]
+    python benchmarks/bench_kernels_conv.py [--dtype float32|float64] [--repeat 5] [--threads T]
 
 For each convolution shape the table gives the best-of-``repeat`` time in milliseconds of
 reference and Numba ``im2col`` and ``col2im``, and the Numba kernels' effective bandwidth
@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+import numba
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -68,11 +69,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="threads for Numba and PyTorch (default: all cores)")
     args = parser.parse_args()
     dtype = np.dtype(args.dtype)
     try:
         import torch
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
 
@@ -83,12 +86,14 @@ def main():
                     (3, 3), (1, 1), (1, 1), (1, 1))
     print(f"first Numba im2col+col2im call ({args.dtype}, compile or cache load): "
           f"{time.perf_counter() - start:.2f} s")
+    numba.set_num_threads(args.threads)
 
     header = (f"{'shape':26s} {'ref i2c':>8s} {'nb i2c':>8s} {'GB/s':>5s} "
               f"{'ref c2i':>8s} {'nb c2i':>8s} {'GB/s':>5s}")
     if torch is not None:
         header += f" {'ours f+b':>9s} {'torch f+b':>9s} {'ratio':>5s}"
-    print(f"times in ms, best of {args.repeat}, {args.dtype}, {os.cpu_count()} cores")
+    print(f"times in ms, best of {args.repeat}, {args.dtype}, {args.threads} threads "
+          f"on {os.cpu_count()} cores")
     print(header)
     for label, n, c_in, c_out, size, k, s, p, d in SHAPES:
         geometry = ((k, k), (s, s), (p, p), (d, d))
