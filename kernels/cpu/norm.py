@@ -52,8 +52,8 @@ def _normalise_planes(x, mean, scale, bias, y):
 @njit(cache=True, parallel=True, fastmath=_SUM_FLAGS)
 def _backward_channels(grad_y, x, mean, invstd, weight, grad_x, grad_weight, grad_bias):
     """Pass 1: grad_bias = sum(gy), grad_weight = sum(gy * xhat).
-    Pass 2: grad_x = a*gy - k*(x - mean) - b with a = weight*invstd,
-    k = a*invstd*grad_weight/M, b = a*grad_bias/M (the reference formula expanded).
+    Pass 2: grad_x = weight*invstd * (gy - grad_bias/M - (x - mean)*invstd*grad_weight/M),
+    the reference formula with weight*invstd/M * M taken out of the bracket.
     Vectors are float64 (C,); gy, x, grad_x (N, C, L) in the input dtype.
     """
     batch, channels, length = x.shape
@@ -70,12 +70,17 @@ def _backward_channels(grad_y, x, mean, invstd, weight, grad_x, grad_weight, gra
         grad_bias[c] = sum_grad
         grad_weight[c] = sum_grad_centered * invstd[c]
 
-        a = weight[c] * invstd[c]
-        slope = a * invstd[c] * grad_weight[c] / count
-        offset = a * grad_bias[c] / count
+        # The coefficients are rounded to x's dtype, so that pass 2 runs in x's dtype
+        # (twice the SIMD width for float32, ~1.7x faster). The bracket subtracts numbers
+        # of grad_y's size before scaling, so rounding stays relative to grad_y.
+        dtype = grad_x.dtype.type
+        scale = dtype(weight[c] * invstd[c])
+        mean_grad = dtype(grad_bias[c] / count)
+        slope = dtype(invstd[c] * grad_weight[c] / count)
+        mean_x = dtype(channel_mean)
         for n in range(batch):
             for k in range(length):
-                grad_x[n, c, k] = a * grad_y[n, c, k] - slope * (x[n, c, k] - channel_mean) - offset
+                grad_x[n, c, k] = scale * (grad_y[n, c, k] - mean_grad - slope * (x[n, c, k] - mean_x))
 
 
 def batchnorm_stats(x):

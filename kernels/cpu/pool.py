@@ -190,23 +190,48 @@ def maxunpool2d_backward(grad_out, indices):
 
 # ----------------------------------------------------------------------------- average pool
 
+# Average pool works one output row at a time and tap by tap: for tap (i, j) every output
+# column ow whose tap lies inside the input adds x[h, ow*sw + j - pw] to its sum. The inner
+# loop then runs over a whole row of outputs, instead of over a window of 2 or 3 taps.
+
+@njit(cache=True)
+def _output_ranges(out_size, size, kernel, stride, padding):
+    """For each tap t along one axis, the outputs [first[t], stop[t]) whose tap t is inside
+    the input: 0 <= o*stride - padding + t < size. int64 (kernel,)."""
+    first = np.empty(kernel, dtype=np.int64)
+    stop = np.empty(kernel, dtype=np.int64)
+    for tap in range(kernel):
+        offset = tap - padding
+        o = 0
+        while o < out_size and o * stride + offset < 0:
+            o += 1
+        end = out_size
+        while end > o and (end - 1) * stride + offset >= size:
+            end -= 1
+        first[tap] = o
+        stop[tap] = end
+    return first, stop
+
+
 @njit(cache=True, parallel=True)
 def _avgpool_forward_planes(x, divisor, out, kh, kw, sh, sw, ph, pw):
     """x (P, H, W), divisor (OH, OW) -> out (P, OH, OW) window sums / divisor."""
     planes, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
-    i_first, i_stop = _tap_ranges(out_h, height, kh, sh, ph, 1)
-    j_first, j_stop = _tap_ranges(out_w, width, kw, sw, pw, 1)
+    ow_first, ow_stop = _output_ranges(out_w, width, kw, sw, pw)
     for p in prange(planes):
+        total = np.empty(out_w)                      # one row of sums, float64
         for oh in range(out_h):
-            h_start = oh * sh - ph
+            total[:] = 0.0
+            for i in range(kh):
+                h = oh * sh - ph + i
+                if h < 0 or h >= height:
+                    continue
+                for j in range(kw):
+                    for ow in range(ow_first[j], ow_stop[j]):
+                        total[ow] += x[p, h, ow * sw + j - pw]
             for ow in range(out_w):
-                w_start = ow * sw - pw
-                total = 0.0
-                for i in range(i_first[oh], i_stop[oh]):
-                    for j in range(j_first[ow], j_stop[ow]):
-                        total += x[p, h_start + i, w_start + j]
-                out[p, oh, ow] = total / divisor[oh, ow]
+                out[p, oh, ow] = total[ow] / divisor[oh, ow]
 
 
 @njit(cache=True, parallel=True)
@@ -214,20 +239,20 @@ def _avgpool_backward_planes(grad_out, divisor, grad_x, kh, kw, sh, sw, ph, pw):
     """grad_out (P, OH, OW) -> grad_x (P, H, W): each window's pixels += grad / divisor."""
     planes, height, width = grad_x.shape
     out_h, out_w = grad_out.shape[1], grad_out.shape[2]
-    i_first, i_stop = _tap_ranges(out_h, height, kh, sh, ph, 1)
-    j_first, j_stop = _tap_ranges(out_w, width, kw, sw, pw, 1)
+    ow_first, ow_stop = _output_ranges(out_w, width, kw, sw, pw)
     for p in prange(planes):
-        for h in range(height):
-            for w in range(width):
-                grad_x[p, h, w] = 0
+        share = np.empty(out_w, dtype=grad_x.dtype)  # one row of grad / divisor
+        grad_x[p] = 0
         for oh in range(out_h):
-            h_start = oh * sh - ph
             for ow in range(out_w):
-                w_start = ow * sw - pw
-                share = grad_out[p, oh, ow] / divisor[oh, ow]
-                for i in range(i_first[oh], i_stop[oh]):
-                    for j in range(j_first[ow], j_stop[ow]):
-                        grad_x[p, h_start + i, w_start + j] += share
+                share[ow] = grad_out[p, oh, ow] / divisor[oh, ow]
+            for i in range(kh):
+                h = oh * sh - ph + i
+                if h < 0 or h >= height:
+                    continue
+                for j in range(kw):
+                    for ow in range(ow_first[j], ow_stop[j]):
+                        grad_x[p, h, ow * sw + j - pw] += share[ow]
 
 
 def avgpool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,

@@ -83,7 +83,8 @@ def _window_slice(offset, dilation, stride, out_size):
 def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
     """Max over each window, with the flat index of the element chosen.
 
-    x (N, C, H, W) -> out (N, C, OH, OW), indices (N, C, OH, OW) int64 in [0, H*W).
+    x (N, C, H, W) -> out (N, C, OH, OW), indices (N, C, OH, OW) int64 in [0, H*W)
+    (-1 where a window holds padding only, possible with dilation).
     out[n, c, oh, ow] = max_{i,j} xpad[n, c, oh*sh + i*dh, ow*sw + j*dw], padding = -inf.
     Ties keep the first maximum in scan order (i, then j); a NaN wins (the first NaN).
     """
