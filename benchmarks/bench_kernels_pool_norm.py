@@ -7,7 +7,8 @@ and the unpool backward (a gather); max-pool 3x3 stride 2 padding 1 (the general
 avg-pool 2x2 stride 2 and its backward; batch-norm training forward (statistics + normalise)
 and backward. PyTorch, when installed, runs the same ATen operators (no autograd overhead)
 with ``torch.set_num_threads`` set to Numba's thread count. Times are the best of
-``repeat`` calls in milliseconds (the best, because other processes share the cores);
+``repeat`` calls in milliseconds, Numba and PyTorch taking turns (the best, because other
+processes may share the cores; on a busy machine ``--threads 1`` gives steadier figures).
 ``nb/torch`` below 1 means Numba is faster. The first Numba calls (compile, or load from
 Numba's cache) are timed separately.
 """
@@ -28,15 +29,21 @@ from kernels.cpu import norm as nb_norm, pool as nb_pool  # noqa: E402
 EPS = 1e-5
 
 
-def best_time(function, repeat):
-    """Smallest wall time of ``repeat`` calls (after one warm-up call), in milliseconds."""
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def best_times(functions, repeat):
+    """Smallest wall time of ``repeat`` calls of each function, in milliseconds.
+
+    The functions take turns (after one warm-up call each), so a burst of load from other
+    processes slows all of them alike instead of one of them.
+    """
+    for function in functions:
         function()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+    best = [float("inf")] * len(functions)
+    for _ in range(repeat):
+        for k, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return [1e3 * seconds for seconds in best]
 
 
 def warm_up(dtype):
@@ -165,11 +172,13 @@ def main():
         header += f" {'torch':>8s} {'nb/torch':>8s}"
     print(header)
     for label, reference_call, numba_call, torch_call in pool_rows(x, rng, torch) + norm_rows(x, rng, torch):
-        ref_ms = best_time(reference_call, max(1, args.repeat // 5))   # the slow one: fewer runs
-        nb_ms = best_time(numba_call, args.repeat)
+        (ref_ms,) = best_times([reference_call], max(1, args.repeat // 5))   # slow: fewer runs
+        if torch_call is None:
+            (nb_ms,) = best_times([numba_call], args.repeat)
+        else:
+            nb_ms, torch_ms = best_times([numba_call, torch_call], args.repeat)
         row = f"{label:26s} {ref_ms:9.2f} {nb_ms:8.2f} {ref_ms / nb_ms:7.1f}"
         if torch_call is not None:
-            torch_ms = best_time(torch_call, args.repeat)
             row += f" {torch_ms:8.2f} {nb_ms / torch_ms:8.2f}"
         print(row)
 
