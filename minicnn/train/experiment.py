@@ -103,17 +103,22 @@ def split_indices(n, val_split, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def _random_subset(images, labels, count, seed):
+    """``count`` samples picked at random (seeded), kept in file order."""
+    keep = np.sort(np.random.default_rng(seed).permutation(len(labels))[:count])
+    return images[keep], labels[keep]
+
+
 def prepare_data(config):
     """Load, split (a seeded validation part of the training set), normalise -> ``Data`` with
     train_loader (shuffled with its own seeded generator), val_loader (None when val_split
     is 0), test_loader, test_images (uint8, for pictures), batch_transform, classes, shapes."""
     name = config["dataset"]
     train_x, train_y, test_x, test_y, classes = load_arrays(name, config["data_root"], config["download"])
-    if config["limit"] is not None:  # a small, fixed subset (quick tries and tests)
-        keep = np.random.default_rng(config["seed"] + 1).permutation(len(train_y))[:int(config["limit"])]
-        train_x, train_y = train_x[np.sort(keep)], train_y[np.sort(keep)]
-        test_count = max(int(config["limit"]) // 4, 50)
-        test_x, test_y = test_x[:test_count], test_y[:test_count]
+    if config["limit"] is not None:  # small random subsets (quick tries and tests)
+        limit = int(config["limit"])
+        train_x, train_y = _random_subset(train_x, train_y, limit, config["seed"] + 1)
+        test_x, test_y = _random_subset(test_x, test_y, max(limit // 4, 50), config["seed"] + 2)
     mean, std = NORMALIZATION[name]
     train_idx, val_idx = split_indices(len(train_y), config["val_split"], config["seed"])
     inputs = normalize(train_x, mean, std)

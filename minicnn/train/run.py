@@ -212,7 +212,7 @@ def make_plots(out_dir, history, model, data, predictions):
             data.test_labels, predictions, class_names=list(data.classes)),
         "misclassified.png": lambda: viz.plot_misclassified(
             data.test_images[wrong].astype(np.float32) / 255.0, data.test_labels[wrong],
-            predictions[wrong], max_images=16),
+            predictions[wrong], max_images=16, class_names=list(data.classes)),
     }
     if first_conv is not None:
         pictures["filters.png"] = lambda: viz.plot_filters(first_conv.weight.data)
