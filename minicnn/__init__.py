@@ -14,6 +14,7 @@ from . import functional  # noqa: F401
 from . import nn  # noqa: F401
 from . import optim  # noqa: F401
 from . import data  # noqa: F401
+from . import models  # noqa: F401
 from .serialization import save, load  # noqa: F401
 from . import train  # noqa: F401
 
