@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from .device import move_array
 from .function import Function
 from .grad_mode import no_grad
 from .tensor import Tensor
@@ -89,7 +90,7 @@ def analytic_grad(f, inputs, projection=None):
     grads = []
     for t, old in zip(inputs, saved):
         if isinstance(t, Tensor) and t.requires_grad:
-            grads.append(np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.data, dtype=np.float64))
+            grads.append(np.zeros(t.shape) if t.grad is None else np.asarray(move_array(t.grad.data, "cpu"), dtype=np.float64))
             t.grad = old
         else:
             grads.append(None)
