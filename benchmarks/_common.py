@@ -1,9 +1,10 @@
 """Helpers shared by the benchmark scripts: timing, thread counts, BLAS speed, tables.
 
-    from _common import best_time, blas_gflops, torch_or_none, print_table
+    from _common import best_time, best_times, blas_gflops, torch_or_none, print_table
 
 * ``best_time(fn)``: the smallest wall time of several calls, in ms (the least disturbed
   run; the machine is shared, so the median is noisier than the minimum).
+* ``best_times({name: fn})``: the same for several functions timed in turns (fair ratios).
 * ``blas_gflops()``: NumPy's own float32 matmul speed measured now, the ceiling that any
   op built on NumPy GEMMs can reach on this machine with this BLAS.
 * ``torch_or_none(threads)``: PyTorch when installed, set to the same thread count as ours.
@@ -34,6 +35,26 @@ def best_time(function, repeat=7, min_total=0.2, warmup=1):
         function()
         times.append(time.perf_counter() - start)
     return 1e3 * min(times)
+
+
+def best_times(functions, repeat=7, min_total=0.5, warmup=1):
+    """``{name: smallest wall time in ms}`` for a dict of functions, timed round-robin.
+
+    Taking turns (a, b, c, a, b, c, ...) lets every function see the same machine: on a
+    shared machine a burst of load slows them all, not only the one that ran during it.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
+    rounds = 0
+    while rounds < repeat or (sum(map(sum, times.values())) < min_total and rounds < 100):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+        rounds += 1
+    return {name: 1e3 * min(values) for name, values in times.items()}
 
 
 def gflops(flop_count, milliseconds):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from _common import ROOT, best_time, blas_gflops, blas_name, gflops, our_threads, print_table, torch_or_none
+from _common import ROOT, best_time, best_times, blas_gflops, blas_name, gflops, our_threads, print_table, torch_or_none
 
 import minicnn as mc  # noqa: E402  (_common put the repository on sys.path)
 import minicnn.functional as F  # noqa: E402
@@ -74,8 +74,8 @@ def conv_call(lib, case):
                                       dilation=case.dilation)
 
 
-def time_minicnn(case, x, weight, bias, grad, repeat):
-    """(forward ms, forward+backward ms) of minicnn with the current kernel backend."""
+def minicnn_calls(case, x, weight, bias, grad):
+    """(forward, forward+backward) closures running minicnn with the current kernel backend."""
     op = conv_call(F, case)
     tx, tw, tb = (mc.tensor(a, requires_grad=True) for a in (x, weight, bias))
 
@@ -84,13 +84,14 @@ def time_minicnn(case, x, weight, bias, grad, repeat):
             op(tx, tw, tb)
 
     def forward_backward():
+        tx.grad = tw.grad = tb.grad = None
         op(tx, tw, tb).backward(grad)
 
-    return best_time(forward, repeat), best_time(forward_backward, repeat)
+    return forward, forward_backward
 
 
-def time_torch(torch, case, x, weight, bias, grad, repeat):
-    """(forward ms, forward+backward ms) of PyTorch on the same arrays."""
+def torch_calls(torch, case, x, weight, bias, grad):
+    """(forward, forward+backward) closures running PyTorch on the same arrays."""
     op = conv_call(torch.nn.functional, case)
     tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, weight, bias))
     tgrad = torch.from_numpy(grad)
@@ -103,7 +104,7 @@ def time_torch(torch, case, x, weight, bias, grad, repeat):
         tx.grad = tw.grad = tb.grad = None
         op(tx, tw, tb).backward(tgrad)
 
-    return best_time(forward, repeat), best_time(forward_backward, repeat)
+    return forward, forward_backward
 
 
 def run_table(repeat, with_reference):
@@ -120,16 +121,19 @@ def run_table(repeat, with_reference):
         with mc.no_grad():
             out_shape = conv_call(F, case)(mc.tensor(x), mc.tensor(weight), mc.tensor(bias)).shape
         grad = rng.standard_normal(out_shape).astype(np.float32)
-        blas = blas_gflops(512)
+        a = rng.standard_normal((512, 512)).astype(np.float32)
         mc.set_backend("numba")
-        ours_f, ours_fb = time_minicnn(case, x, weight, bias, grad, repeat)
-        torch_f = torch_fb = None
+        calls = dict(zip(("ours_f", "ours_fb"), minicnn_calls(case, x, weight, bias, grad)))
+        calls["blas"] = lambda: a @ a  # NumPy's own GEMM, timed in the same turns
         if torch is not None:
-            torch_f, torch_fb = time_torch(torch, case, x, weight, bias, grad, repeat)
+            calls.update(zip(("torch_f", "torch_fb"), torch_calls(torch, case, x, weight, bias, grad)))
+        times = best_times(calls, repeat)
+        ours_f, ours_fb, blas = times["ours_f"], times["ours_fb"], gflops(2.0 * 512 ** 3, times["blas"])
+        torch_f, torch_fb = times.get("torch_f"), times.get("torch_fb")
         ref_fb = None
         if with_reference:
             mc.set_backend("reference")
-            ref_fb = time_minicnn(case, x, weight, bias, grad, max(3, repeat // 2))[1]
+            ref_fb = best_time(minicnn_calls(case, x, weight, bias, grad)[1], max(3, repeat // 2))
             mc.set_backend("numba")
         flops = 3 * case.forward_flops(out_shape[2] * out_shape[3])  # forward + two backward GEMMs
         rows.append([case.label, ours_f, torch_f, _ratio(ours_f, torch_f), ours_fb, torch_fb,

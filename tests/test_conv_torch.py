@@ -14,6 +14,7 @@ import minicnn.nn as nn
 from conftest import assert_close
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 
 @st.composite
@@ -65,14 +66,14 @@ def _compare(name, arrays, kwargs, dtype, tol):
             assert_close(ours[key].grad, theirs[key].grad.numpy(), what=f"grad {key}", **tol)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(configs(transposed=False))
 def test_conv2d_matches_torch(drawn):
     arrays, kwargs = drawn
     _compare("conv2d", arrays, kwargs, np.float64, dict(rtol=1e-9, atol=1e-9))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(configs(transposed=True))
 def test_conv_transpose2d_matches_torch(drawn):
     arrays, kwargs = drawn
