@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from _common import ROOT, best_time, best_times, blas_gflops, blas_name, gflops, our_threads, print_table, torch_or_none
+from _common import (ROOT, best_time, best_times, blas_gflops, blas_name, gflops, our_threads,
+                     print_table, torch_or_none)
 
 import minicnn as mc  # noqa: E402  (_common put the repository on sys.path)
 import minicnn.functional as F  # noqa: E402

@@ -1,17 +1,18 @@
 """Convolutions: ``conv2d`` and ``conv_transpose2d``, as im2col / col2im plus matrix products.
 
 conv2d, with ``cols = im2col(x)`` of shape (N, C_in*kh*kw, OH*OW) and
-``W2 = weight.reshape(C_out, C_in*kh*kw)`` (per group: a slice of both axes)::
+``W2 = weight.reshape(C_out, C_in/G*kh*kw)`` (per group G: a block of rows of both)::
 
     forward      out[n]  = W2 @ cols[n] + bias               (N, C_out, OH*OW)
-    backward     grad_W  = sum_n grad_out[n] @ cols[n]^T      (reuses the saved cols)
-                 grad_x  = col2im(W2^T @ grad_out[n])         (the adjoint of im2col)
+    backward     grad_W  = sum_n grad_out[n] @ cols[n]^T      (the cols saved by forward)
+                 grad_x  = col2im(W2^T @ grad_out[n])         (col2im is im2col's adjoint)
                  grad_b  = grad_out summed over n, oh, ow
 
 conv_transpose2d is the adjoint (the transpose) of conv2d: its forward is conv2d's
 ``grad_x`` formula and the gradient wrt its input is conv2d's forward. The loops that move
-data (im2col, col2im) are kernels chosen by ``kernels.backend.for_array``; every matrix
-product goes to BLAS through ``matmul``. Argument checks live in ``conv_checks.py``.
+data (im2col, col2im) are kernels chosen by ``kernels.backend.for_array`` (NumPy, Numba or
+CUDA); every matrix product goes to BLAS through ``matmul``, in one of two layouts (see
+"the GEMMs" below). Argument checks and output sizes live in ``conv_checks.py``.
 """
 from kernels.backend import for_array, get_array_module
 
@@ -151,7 +152,8 @@ class Conv2d(Function):
         if ctx.folded:                                                   # cols (C_in*kh*kw, N*L)
             grad_rows = fold_batch(grad)                                 # (C_out, N*L)
             if need_x:
-                grad_cols = unfold_batch(folded_matmul(weight_2d, grad_rows, groups, transpose_a=True), n)
+                grad_cols_rows = folded_matmul(weight_2d, grad_rows, groups, transpose_a=True)
+                grad_cols = unfold_batch(grad_cols_rows, n)
             if need_w:
                 grad_w = folded_matmul(grad_rows, cols, groups, transpose_b=True)
         else:                                                            # cols (N, C_in*kh*kw, L)
