@@ -161,9 +161,86 @@ print("eval output differs:", np.abs(bn(x).data - y.data).max() > 0.1)""",
 ]
 
 
+TRAINING = [
+    """md:
+# 3. Training a CNN and looking inside it
+
+LeNet-5 on the real MNIST digits shipped with minicnn (a 2,000-image slice here, to keep
+the notebook quick): a training loop with a progress bar, the curves, what the first layer
+learned, activation statistics, the update/weight ratio, and a checkpoint that resumes.""",
+    """import numpy as np
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import viz
+from minicnn.train import fit, evaluate, ActivationMonitor, UpdateRatioMonitor
+mc.manual_seed(0)
+
+x_train, y_train, x_test, y_test = mc.data.load_offline_mnist()
+def as_input(images):           # uint8 (N, 28, 28) -> float32 (N, 1, 28, 28), normalised
+    return ((images.astype("float32") / 255) - 0.1307)[:, None] / 0.3081
+pick = np.random.default_rng(0).permutation(len(x_train))[:2000]
+train = mc.data.DataLoader(mc.data.TensorDataset(as_input(x_train[pick]), y_train[pick]),
+                           batch_size=64, shuffle=True, seed=0)
+test = mc.data.DataLoader(mc.data.TensorDataset(as_input(x_test), y_test), batch_size=250)
+print(len(train), "batches per epoch")""",
+    """model = mc.models.lenet5()
+print(mc.nn.summary(model, (1, 1, 28, 28)))""",
+    """md:
+## Train, watching the update/weight ratio
+
+The ratio $\\|\\Delta w\\| / \\|w\\|$ per step should sit around $10^{-3}$: much smaller and the
+layer barely learns, much larger and it thrashes.""",
+    """opt = mc.optim.Adam(model.parameters(), lr=2e-3)
+ratios = UpdateRatioMonitor(model)
+history = fit(model, train, test, opt, epochs=3, callbacks=[ratios], progress=False)
+print("test loss %.3f, accuracy %.3f" % evaluate(model, test))
+assert history.val_acc[-1] > 0.9""",
+    """viz.plot_history(history)""",
+    """viz.plot_update_ratios(ratios.ratios)""",
+    """md:
+## What the network learned
+
+The first convolution's filters, and what one digit looks like after them.""",
+    """viz.plot_filters(model.features[0].weight)""",
+    """viz.plot_feature_maps(model, mc.tensor(as_input(x_test[:1])), "features.1")""",
+    """md:
+## Activation statistics
+
+A healthy network keeps the spread of activations similar from layer to layer; a ReLU whose
+fraction of zeros approaches 1 is dying.""",
+    """with ActivationMonitor(model) as monitor, mc.no_grad():
+    model.eval()
+    model(mc.tensor(as_input(x_test[:200])))
+for name, stats in monitor.stats.items():
+    print(f"{name:14s} mean {stats['mean']:+.3f}  std {stats['std']:.3f}  zeros {stats['frac_zero']:.2f}")
+viz.plot_activation_histograms(monitor.stats)""",
+    """md:
+## Mistakes""",
+    """logits, targets = mc.train.predict(model, test, return_targets=True)
+predicted = np.asarray(logits).argmax(1)
+viz.plot_confusion_matrix(targets, predicted)""",
+    """wrong = np.flatnonzero(predicted != targets)
+viz.plot_misclassified(x_test[wrong], targets[wrong], predicted[wrong], max_images=8)""",
+    """md:
+## Checkpoints resume exactly
+
+Save model, optimizer, RNG and history; a fresh model loaded from the file computes the
+same outputs.""",
+    """import tempfile, os
+path = os.path.join(tempfile.mkdtemp(), "lenet.npz")
+mc.train.save_checkpoint(path, model, opt, epoch=3, history=history)
+restored = mc.models.lenet5()
+mc.train.load_checkpoint(path, restored)
+restored.eval(); model.eval()
+x = mc.tensor(as_input(x_test[:5]))
+print(np.abs(restored(x).data - model(x).data).max())""",
+]
+
+
 def main():
     ROOT.mkdir(exist_ok=True)
-    for name, cells in [("01_autograd_and_gradcheck", AUTOGRAD), ("02_convolution_and_pooling", CONV)]:
+    for name, cells in [("01_autograd_and_gradcheck", AUTOGRAD), ("02_convolution_and_pooling", CONV),
+                        ("03_training_and_diagnostics", TRAINING)]:
         nbformat.write(notebook(cells), str(ROOT / f"{name}.ipynb"))
         print("wrote", ROOT / f"{name}.ipynb")
 
