@@ -286,6 +286,8 @@ def _t(*shape, dtype=np.float32):
     (lambda: F.conv2d(_t(1, 3, 8, 8, dtype=np.float64), _t(2, 3, 3, 3)), TypeError,
      ["conv2d", "float64", "float32"]),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(2, 3, 3, 3), _t(3)), ValueError, ["conv2d", "bias", "(2,)"]),
+    (lambda: F.conv2d(_t(1, 3, 8, 8, dtype=np.int64), _t(2, 3, 3, 3, dtype=np.int64)), TypeError,
+     ["conv2d", "float32 or float64", "int64"]),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(2, 3, 3, 3), stride=2, padding="same"), ValueError,
      ["conv2d", "same", "strided"]),
     (lambda: F.conv2d(_t(1, 3, 8, 8), _t(2, 3, 3, 3), padding="full"), ValueError, ["conv2d", "'full'"]),

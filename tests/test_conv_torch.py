@@ -14,7 +14,8 @@ import minicnn.nn as nn
 from conftest import assert_close
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch,
+              pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")]  # torch's own note
 
 
 @st.composite

@@ -58,8 +58,8 @@ def _check_arrays(op, x, weight, bias):
             continue
         if not (hasattr(array, "shape") and hasattr(array, "dtype")):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(array).__name__}")
-        if not np.issubdtype(np.dtype(array.dtype), np.floating):
-            raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {array.dtype}")
+        if np.dtype(array.dtype) not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {array.dtype}")
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) or an unbatched 3-D input "
                          f"(C, H, W), got an input of shape {tuple(x.shape)}")
