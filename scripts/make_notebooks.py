@@ -15,6 +15,8 @@ def notebook(cells):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [new_markdown_cell(src[3:].strip()) if src.startswith("md:") else new_code_cell(src.strip())
                 for src in cells]
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index}"  # stable ids: regenerating gives the same files
     return nb
 
 
