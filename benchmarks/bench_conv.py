@@ -114,6 +114,7 @@ def run_table(repeat, with_reference):
     print(f"float32, {threads} threads (Numba; PyTorch set to the same), BLAS: {blas_name()}")
     print(f"NumPy matmul 1024x1024 float32: {blas_gflops():.1f} GFLOP/s"
           + ("" if torch is None else f"; torch {torch.__version__}"))
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows every column)")
     print("times in ms (best of several); ratio = ours / torch; GF/s = our fwd+bwd GFLOP/s\n")
     rng = np.random.default_rng(0)
     rows = []
@@ -141,6 +142,7 @@ def run_table(repeat, with_reference):
                      _ratio(ours_fb, torch_fb), ref_fb, gflops(flops, ours_fb), blas])
     print_table(["shape", "fwd", "torch", "ratio", "fwd+bwd", "torch", "ratio", "ref f+b",
                  "GF/s", "BLAS GF/s"], rows)
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 def _ratio(ours, theirs):
