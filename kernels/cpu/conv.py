@@ -19,7 +19,7 @@ compiled loop. All integer arguments are Python ints, so each loop compiles once
 import numpy as np
 from numba import njit, prange
 
-from kernels.reference.conv import check_float_array, conv_geometry
+from kernels.reference.conv import check_float_array, col2im_geometry, conv_geometry
 
 
 @njit(cache=True)
@@ -112,14 +112,9 @@ def im2col(x, kernel_size, stride, padding, dilation):
 
 def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     """Numba ``col2im``: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), overlaps summed. See the reference."""
-    check_float_array("col2im", "cols", cols)
-    geometry = conv_geometry("col2im", tuple(input_shape), kernel_size, stride, padding, dilation)
+    geometry = col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c, h, w = (int(size) for size in input_shape)
-    expected = (n, c * kh * kw, out_h * out_w)
-    if cols.shape != expected:
-        raise ValueError(f"col2im: expected cols of shape {expected} for input_shape "
-                         f"{(n, c, h, w)}, got {cols.shape}")
     x = np.empty((n, c, h, w), dtype=cols.dtype)
     if x.size:
         cols2 = np.ascontiguousarray(cols).reshape(n * c * kh * kw, out_h * out_w)

@@ -10,7 +10,8 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_divisor_override,
-                                    check_float_array, check_same_shape, pool_geometry)
+                                    check_float_array, check_maxpool_backward_args,
+                                    check_same_shape, pool_geometry)
 
 
 @njit(cache=True)
@@ -153,12 +154,7 @@ def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
 def maxpool2d_backward(grad_out, indices, input_shape):
     """grad_out, indices (N, C, OH, OW) -> grad_x (N, C, H, W); scatter-add by indices."""
     op = "maxpool2d_backward"
-    check_float_array(op, "grad_out", grad_out, 4)
-    check_same_shape(op, "indices", indices, grad_out.shape)
-    n, c, height, width = input_shape
-    if tuple(grad_out.shape[:2]) != (n, c):
-        raise ValueError(f"{op}: grad_out must have (N, C) = {(n, c)} of input_shape, "
-                         f"got shape {grad_out.shape}")
+    n, c, height, width = check_maxpool_backward_args(op, grad_out, indices, input_shape)
     grad_x = np.empty((n * c, height * width), dtype=grad_out.dtype)
     _scatter_planes(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
     return grad_x.reshape(n, c, height, width)

@@ -80,6 +80,19 @@ def im2col(x, kernel_size, stride, padding, dilation):
     return cols.reshape(n, c * kh * kw, out_h * out_w)
 
 
+def col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation):
+    """Check col2im's arguments (both backends use this) and return ``conv_geometry``'s tuple."""
+    check_float_array("col2im", "cols", cols)
+    geometry = conv_geometry("col2im", tuple(input_shape), kernel_size, stride, padding, dilation)
+    (kh, kw), _, _, _, (out_h, out_w) = geometry
+    n, c, h, w = (int(size) for size in input_shape)
+    expected = (n, c * kh * kw, out_h * out_w)
+    if cols.shape != expected:
+        raise ValueError(f"col2im: expected cols of shape {expected} for input_shape "
+                         f"{(n, c, h, w)}, got {cols.shape}")
+    return geometry
+
+
 def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     """Fold columns back onto the image, summing overlaps: the adjoint of ``im2col``.
 
@@ -88,14 +101,9 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     returns x   : (N, C, H, W), x[n, c, h, w] = sum of every cols entry that im2col
                   read from xpad[n, c, h + ph, w + pw]; entries read from padding are dropped.
     """
-    check_float_array("col2im", "cols", cols)
-    geometry = conv_geometry("col2im", tuple(input_shape), kernel_size, stride, padding, dilation)
+    geometry = col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c, h, w = (int(size) for size in input_shape)
-    expected = (n, c * kh * kw, out_h * out_w)
-    if cols.shape != expected:
-        raise ValueError(f"col2im: expected cols of shape {expected} for input_shape "
-                         f"{(n, c, h, w)}, got {cols.shape}")
     cols6 = cols.reshape(n, c, kh, kw, out_h, out_w)
     xpad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):

@@ -131,6 +131,17 @@ def _plane_numbers(num_planes, per_plane):
     return np.repeat(np.arange(num_planes), per_plane).reshape(num_planes, per_plane)
 
 
+def check_maxpool_backward_args(op, grad_out, indices, input_shape):
+    """Check maxpool2d_backward's arguments (both backends use this); returns (N, C, H, W)."""
+    check_float_array(op, "grad_out", grad_out, 4)
+    check_same_shape(op, "indices", indices, grad_out.shape)
+    n, c, height, width = input_shape
+    if tuple(grad_out.shape[:2]) != (n, c):
+        raise ValueError(f"{op}: grad_out must have (N, C) = {(n, c)} of input_shape, "
+                         f"got shape {grad_out.shape}")
+    return n, c, height, width
+
+
 def maxpool2d_backward(grad_out, indices, input_shape):
     """Send each output gradient back to the element its window chose.
 
@@ -138,12 +149,7 @@ def maxpool2d_backward(grad_out, indices, input_shape):
     grad_x.plane[indices] += grad_out (scatter-ADD: overlapping windows both count).
     """
     op = "maxpool2d_backward"
-    check_float_array(op, "grad_out", grad_out, 4)
-    check_same_shape(op, "indices", indices, grad_out.shape)
-    n, c, height, width = input_shape
-    if tuple(grad_out.shape[:2]) != (n, c):
-        raise ValueError(f"{op}: grad_out must have (N, C) = {(n, c)} of input_shape, "
-                         f"got shape {grad_out.shape}")
+    n, c, height, width = check_maxpool_backward_args(op, grad_out, indices, input_shape)
     planes = n * c
     grad_rows = as_plane_rows(grad_out)
     index_rows = as_plane_rows(indices).astype(np.int64)
