@@ -1,6 +1,6 @@
 """Time minicnn's conv2d / conv_transpose2d against PyTorch's CPU convolutions.
 
-    python benchmarks/bench_conv.py [--repeat 7] [--no-reference] [--no-compile]
+    python benchmarks/bench_conv.py [--repeat 7] [--passes 3] [--no-reference] [--no-compile]
 
 For each shape (float32, forward and forward+backward with all three gradients): our time
 with the Numba kernels, PyTorch's time (when installed, same thread count as ours), their
@@ -108,38 +108,49 @@ def torch_calls(torch, case, x, weight, bias, grad):
     return forward, forward_backward
 
 
-def run_table(repeat, with_reference):
+def case_calls(case, torch, rng):
+    """The functions timed for one case (ours, NumPy's own GEMM, torch) and its GEMM flops."""
+    x, weight, bias = case.arrays(rng)
+    with mc.no_grad():
+        out_shape = conv_call(F, case)(mc.tensor(x), mc.tensor(weight), mc.tensor(bias)).shape
+    grad = rng.standard_normal(out_shape).astype(np.float32)
+    a = rng.standard_normal((512, 512)).astype(np.float32)
+    calls = dict(zip(("ours_f", "ours_fb"), minicnn_calls(case, x, weight, bias, grad)))
+    calls["blas"] = lambda: a @ a  # NumPy's own GEMM, timed in the same turns
+    if torch is not None:
+        calls.update(zip(("torch_f", "torch_fb"), torch_calls(torch, case, x, weight, bias, grad)))
+    reference_fb = minicnn_calls(case, x, weight, bias, grad)[1]  # run under set_backend("reference")
+    flops = 3 * case.forward_flops(out_shape[2] * out_shape[3])  # forward + two backward GEMMs
+    return calls, reference_fb, flops
+
+
+def run_table(repeat, with_reference, passes):
     threads = our_threads()
     torch = torch_or_none(threads)
     print(f"float32, {threads} threads (Numba; PyTorch set to the same), BLAS: {blas_name()}")
     print(f"NumPy matmul 1024x1024 float32: {blas_gflops():.1f} GFLOP/s"
           + ("" if torch is None else f"; torch {torch.__version__}"))
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows every column)")
-    print("times in ms (best of several); ratio = ours / torch; GF/s = our fwd+bwd GFLOP/s\n")
+    print(f"times in ms, the best over {passes} passes through the table (a shared machine has quiet "
+          "moments); ratio = ours / torch; GF/s = our fwd+bwd GFLOP/s\n")
     rng = np.random.default_rng(0)
-    rows = []
-    for case in CASES:
-        x, weight, bias = case.arrays(rng)
-        with mc.no_grad():
-            out_shape = conv_call(F, case)(mc.tensor(x), mc.tensor(weight), mc.tensor(bias)).shape
-        grad = rng.standard_normal(out_shape).astype(np.float32)
-        a = rng.standard_normal((512, 512)).astype(np.float32)
-        mc.set_backend("numba")
-        calls = dict(zip(("ours_f", "ours_fb"), minicnn_calls(case, x, weight, bias, grad)))
-        calls["blas"] = lambda: a @ a  # NumPy's own GEMM, timed in the same turns
-        if torch is not None:
-            calls.update(zip(("torch_f", "torch_fb"), torch_calls(torch, case, x, weight, bias, grad)))
-        times = best_times(calls, repeat)
-        ours_f, ours_fb, blas = times["ours_f"], times["ours_fb"], gflops(2.0 * 512 ** 3, times["blas"])
-        torch_f, torch_fb = times.get("torch_f"), times.get("torch_fb")
-        ref_fb = None
-        if with_reference:
-            mc.set_backend("reference")
-            ref_fb = best_time(minicnn_calls(case, x, weight, bias, grad)[1], max(3, repeat // 2))
+    prepared = [case_calls(case, torch, rng) for case in CASES]
+    best = [{} for _ in CASES]
+    for _ in range(passes):
+        for (calls, reference_fb, _), times in zip(prepared, best):
             mc.set_backend("numba")
-        flops = 3 * case.forward_flops(out_shape[2] * out_shape[3])  # forward + two backward GEMMs
-        rows.append([case.label, ours_f, torch_f, _ratio(ours_f, torch_f), ours_fb, torch_fb,
-                     _ratio(ours_fb, torch_fb), ref_fb, gflops(flops, ours_fb), blas])
+            for name, ms in best_times(calls, repeat).items():
+                times[name] = min(ms, times.get(name, ms))
+            if with_reference:
+                mc.set_backend("reference")
+                ms = best_time(reference_fb, max(3, repeat // 3))
+                times["ref_fb"] = min(ms, times.get("ref_fb", ms))
+                mc.set_backend("numba")
+    rows = []
+    for case, (_, _, flops), t in zip(CASES, prepared, best):
+        rows.append([case.label, t["ours_f"], t.get("torch_f"), _ratio(t["ours_f"], t.get("torch_f")),
+                     t["ours_fb"], t.get("torch_fb"), _ratio(t["ours_fb"], t.get("torch_fb")),
+                     t.get("ref_fb"), gflops(flops, t["ours_fb"]), gflops(2.0 * 512 ** 3, t["blas"])])
     print_table(["shape", "fwd", "torch", "ratio", "fwd+bwd", "torch", "ratio", "ref f+b",
                  "GF/s", "BLAS GF/s"], rows)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
@@ -188,11 +199,12 @@ def compile_times():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=7, help="rounds per pass")
+    parser.add_argument("--passes", type=int, default=3, help="passes through the whole table")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference-kernel column")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
     args = parser.parse_args()
-    run_table(args.repeat, not args.no_reference)
+    run_table(args.repeat, not args.no_reference, args.passes)
     if not args.no_compile:
         compile_times()
 
