@@ -167,6 +167,8 @@ def test_checkpoint_callback_writes_last_and_best(tmp_path):
     best = load_checkpoint(tmp_path / "best.npz", build(True)[0])
     history = last["history"]
     assert last["epoch"] == 3
-    best_epoch = int(np.argmax(history.val_acc)) + 1  # first maximum, 1-based
+    # the highest validation accuracy; among equal ones the lowest validation loss (1-based)
+    candidates = [i for i, acc in enumerate(history.val_acc) if acc == max(history.val_acc)]
+    best_epoch = min(candidates, key=lambda i: history.val_loss[i]) + 1
     assert last["extra"]["best_epoch"] == best_epoch
     assert best["epoch"] == best_epoch and best["extra"]["config"] == {"name": "demo"}

@@ -71,6 +71,20 @@ def test_history_dict_and_json_round_trip(tmp_path):
         History.from_dict({"val_accuracy": [1.0]})
 
 
+def test_best_epoch_rules():
+    history = History()
+    history.val_acc = [0.90, 0.95, 0.95, 0.93]
+    history.val_loss = [0.50, 0.40, 0.30, 0.20]
+    assert history.best_epoch("val_acc") == 2  # tie at 0.95: the lower val_loss wins
+    assert history.best_epoch("val_loss") == 3
+    history.val_loss = []
+    assert history.best_epoch("val_acc") == 1  # no losses: the earlier epoch
+    history.train_loss = [float("nan"), 1.0, 1.0]
+    assert history.best_epoch("train_loss") == 1
+    with pytest.raises(ValueError, match="no values"):
+        history.best_epoch("train_acc")
+
+
 def test_evaluate_and_predict_match_numpy():
     x, y = blobs(50, seed=3)
     model = mlp(1)

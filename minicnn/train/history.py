@@ -48,16 +48,23 @@ class History:
         return len(self.step_loss)
 
     def best_epoch(self, metric="val_acc"):
-        """Index (0-based) of the best epoch by ``metric`` (max for *_acc, min for *_loss)."""
+        """Index (0-based) of the best epoch by ``metric`` (max for *_acc, min for *_loss).
+
+        Accuracy ties (common on a small validation set) go to the epoch with the lower
+        matching loss (val_acc -> val_loss), then to the earlier epoch.
+        """
         values = getattr(self, metric)
         if not values:
             raise ValueError(f"History.best_epoch: no values recorded for {metric!r}")
-        finite = [(v, i) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+        finite = [i for i, v in enumerate(values) if v is not None and math.isfinite(v)]
         if not finite:
             raise ValueError(f"History.best_epoch: every {metric!r} value is NaN or inf")
-        if metric.endswith("acc"):
-            return max(finite, key=lambda pair: (pair[0], -pair[1]))[1]
-        return min(finite)[1]
+        if not metric.endswith("acc"):
+            return min(finite, key=lambda i: (values[i], i))
+        losses = getattr(self, metric[:-3] + "loss", [])
+        if len(losses) != len(values):
+            losses = [0.0] * len(values)
+        return min(finite, key=lambda i: (-values[i], losses[i], i))
 
     # ----- saving ----------------------------------------------------------------------------
     def to_dict(self):

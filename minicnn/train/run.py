@@ -66,8 +66,9 @@ def train_run(out_dir, config=None, resume=False, epochs=None, progress=True, lo
     """Train ``config`` (see ``experiment.make_config``) into ``out_dir``; or, with ``resume``,
     continue the run saved there (its config is used; ``epochs`` may extend it).
 
-    Returns a summary dict: test_acc, test_loss, best_epoch, epochs, seconds_per_epoch,
-    images_per_s, total_seconds, out_dir, stop_reason.
+    Returns a summary dict: test_acc and test_loss (of the last epoch's model), best_epoch
+    and best_test_acc (the epoch with the best validation accuracy), epochs,
+    seconds_per_epoch, images_per_s, total_seconds, out_dir, stop_reason.
     """
     last_path = os.path.join(out_dir, LAST_NAME)
     saved = None
@@ -130,17 +131,26 @@ def train_run(out_dir, config=None, resume=False, epochs=None, progress=True, lo
     summary = {"out_dir": out_dir, "epochs": history.epochs, "stop_reason": stop_reason,
                "total_seconds": total_seconds,
                "seconds_per_epoch": float(np.mean(history.epoch_time[start_epoch:])) if epochs_now > 0 else None,
-               "images_per_s": float(np.mean(history.images_per_s[start_epoch:])) if epochs_now > 0 else None}
+               # every epoch sees the same number of images: the overall rate is the harmonic mean
+               "images_per_s": _harmonic_mean(history.images_per_s[start_epoch:]) if epochs_now > 0 else None}
     if not os.path.isfile(last_path):
         return summary  # diverged in the first epoch: nothing saved to test
-    which = BEST_NAME if os.path.isfile(os.path.join(out_dir, BEST_NAME)) else LAST_NAME
-    result = evaluate_checkpoint(os.path.join(out_dir, which), data=data)
-    summary.update(test_acc=result["accuracy"], test_loss=result["loss"], evaluated=which,
+    result = evaluate_checkpoint(last_path, data=data)  # the final model: what the run produced
+    summary.update(test_acc=result["accuracy"], test_loss=result["loss"],
                    best_epoch=result["best_epoch"])
+    best_path = os.path.join(out_dir, BEST_NAME)
+    if os.path.isfile(best_path) and result["best_epoch"] != history.epochs:
+        summary["best_test_acc"] = evaluate_checkpoint(best_path, data=data)["accuracy"]
+    elif os.path.isfile(best_path):
+        summary["best_test_acc"] = result["accuracy"]  # the last epoch is the best one
     if plots:
         summary["plot_errors"] = make_plots(out_dir, history, result["model"], data,
                                             result["predictions"])
     return summary
+
+
+def _harmonic_mean(rates):
+    return float(len(rates) / sum(1.0 / rate for rate in rates))
 
 
 def load_trained_model(path, data=None):
@@ -162,10 +172,10 @@ def load_trained_model(path, data=None):
     return model, config, data, extra
 
 
-def resolve_checkpoint(path, which="best"):
-    """A checkpoint file from a file or a training folder (its best.npz, else checkpoint.npz)."""
+def resolve_checkpoint(path, which="last"):
+    """A checkpoint file from a file or a training folder (its checkpoint.npz, or best.npz)."""
     if os.path.isdir(path):
-        names = [BEST_NAME, LAST_NAME] if which == "best" else [LAST_NAME]
+        names = [BEST_NAME] if which == "best" else [LAST_NAME]
         for name in names:
             if os.path.isfile(os.path.join(path, name)):
                 return os.path.join(path, name)
