@@ -40,6 +40,15 @@ def _add_data_options(parser):
                                             "$MINICNN_DATA or ~/.minicnn/data)")
     parser.add_argument("--download", action="store_true", help="fetch missing dataset files")
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)  # tiny runs for tests
+    _add_thread_option(parser)
+
+
+def _add_thread_option(parser):
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="threads for the Numba kernels and for BLAS (default 1: on small "
+                             "machines two thread pools fighting over the cores were 4-8x "
+                             "slower, see minicnn.train.run.compute_threads); 0 keeps the "
+                             "libraries' own settings")
 
 
 def _train_parser(subparsers):
@@ -94,6 +103,7 @@ def _eval_parser(subparsers):
                         help="for a folder: the last epoch (checkpoint.npz, default) or the "
                              "best by validation accuracy (best.npz)")
     parser.add_argument("--out", help="also save confusion_matrix.png there")
+    _add_thread_option(parser)
     parser.set_defaults(handler=cmd_eval)
 
 
@@ -296,8 +306,12 @@ def main(argv=None):
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
+    from .train.run import compute_threads
+
+    threads = getattr(args, "threads", 0)
     try:
-        return args.handler(args)
+        with compute_threads(threads if threads > 0 else None):
+            return args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"minicnn {args.command}: error: {error}", file=sys.stderr)
         return 1

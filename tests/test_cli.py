@@ -10,6 +10,7 @@ import pytest
 
 from minicnn.cli import build_parser, main
 from minicnn.train import History, load_checkpoint
+from minicnn.train.run import compute_threads
 
 TINY = ["--model", "lenet5", "--dataset", "mnist-offline", "--limit", "240", "--batch-size", "32",
         "--no-progress"]
@@ -160,3 +161,20 @@ def test_console_entry_point_runs_as_a_module():
                             text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             timeout=120)
     assert result.returncode == 0 and "numpy" in result.stdout
+
+
+def test_compute_threads_sets_and_restores_both_pools():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with compute_threads(1):
+        assert numba.get_num_threads() == 1
+        try:
+            from threadpoolctl import threadpool_info
+        except ImportError:
+            pass
+        else:
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info()
+                       if pool["user_api"] == "blas")
+    assert numba.get_num_threads() == before
+    with compute_threads(None):
+        assert numba.get_num_threads() == before
