@@ -16,6 +16,9 @@
     transfer.py        freeze / unfreeze, replace_head, per-prefix learning rates
     monitor.py         activation statistics, update/weight ratios
     gradcheck_suite.py run_gradchecks: a finite-difference check of every differentiable op
+    experiment.py      a config dict -> data loaders, model, optimizer, schedule (the CLI's defaults)
+    run.py             whole runs for the `minicnn` command: train/resume into a folder, evaluate,
+                       search; compute_threads (one thread per pool on small machines)
 """
 from .history import History  # noqa: F401
 from .divergence import TrainingDiverged, DivergenceGuard  # noqa: F401
