@@ -178,3 +178,17 @@ def test_compute_threads_sets_and_restores_both_pools():
     assert numba.get_num_threads() == before
     with compute_threads(None):
         assert numba.get_num_threads() == before
+
+
+def test_a_new_run_in_a_used_folder_replaces_the_old_checkpoints(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out), "--no-plots"]) == 0
+    assert (out / "best.npz").is_file()
+    capsys.readouterr()
+    # the new run has no validation split, so it writes no best.npz: the old one must go
+    assert main(["train", *TINY, "--epochs", "1", "--val-split", "0", "--out", str(out),
+                 "--no-plots"]) == 0
+    text = capsys.readouterr().out
+    assert "starting a new run" in text and "best.npz" not in text
+    assert not (out / "best.npz").exists()
+    assert load_checkpoint(out / "checkpoint.npz", None)["extra"]["config"]["val_split"] == 0

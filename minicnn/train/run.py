@@ -101,12 +101,19 @@ def train_run(out_dir, config=None, resume=False, epochs=None, progress=True, lo
     seconds_per_epoch, images_per_s, total_seconds, out_dir, stop_reason.
     """
     last_path = os.path.join(out_dir, LAST_NAME)
-    saved = None
     if resume:
         if not os.path.isfile(last_path):
             raise FileNotFoundError(f"--resume: no checkpoint at {last_path}; train into that folder first")
         saved = read_checkpoint(last_path)
+        if "config" not in saved["extra"]:
+            raise CheckpointError(f"{last_path!r} has no training config (not written by `minicnn train`)")
         config = dict(saved["extra"]["config"])
+    elif os.path.isfile(last_path):
+        log(f"note: starting a new run in {out_dir}; it replaces the checkpoints there "
+            "(--resume would continue it)")
+        stale_best = os.path.join(out_dir, BEST_NAME)
+        if os.path.isfile(stale_best):
+            os.remove(stale_best)  # it belongs to the old run: never report it for the new one
     old_epochs = None if config is None else config.get("epochs")
     config = make_config(**(config or {}))
     if epochs is not None:
