@@ -8,7 +8,8 @@ Rows (float32, cross-entropy; the step rows use SGD with momentum):
 
 Each measurement runs in a fresh Python process, so the peak-memory column (growth of the
 process's peak resident set during the timed steps) is not polluted by the other rows.
-Run: ``python benchmarks/bench_train.py`` (PyTorch rows appear when torch is importable).
+Run: ``python benchmarks/bench_train.py [--threads N]`` (PyTorch rows appear when torch is
+importable; both frameworks get the same thread count, default 1 as the minicnn command).
 """
 import json
 import os
@@ -20,6 +21,9 @@ import time
 from _common import blas_gflops, blas_name, our_threads, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Threads for both frameworks (ours: Numba kernels + BLAS; PyTorch: set_num_threads). The
+# default 1 matches the minicnn command's --threads default; --threads 2 compares both at 2.
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 STEPS = {"lenet5": (64, (1, 28, 28), 30), "resnet20": (128, (3, 32, 32), 6)}
 EPOCH = {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.1}  # the main job's settings (minicnn train defaults)
 
@@ -35,7 +39,18 @@ def peak_rss_mb():
 
 # ----- workers: run inside a child process, print one JSON line ------------------------------
 
+def _our_threads():
+    """Ours on THREADS threads, as the CLI runs (minicnn.train.run.compute_threads)."""
+    from minicnn.train.run import compute_threads
+    return compute_threads(THREADS)
+
+
 def minicnn_step(model_name, batch, shape, steps):
+    with _our_threads():
+        return _minicnn_step(model_name, batch, shape, steps)
+
+
+def _minicnn_step(model_name, batch, shape, steps):
     import numpy as np
     import minicnn as mc
     import minicnn.functional as F
@@ -54,7 +69,7 @@ def minicnn_step(model_name, batch, shape, steps):
 
 def torch_step(model_name, batch, shape, steps):
     import torch
-    torch.set_num_threads(our_threads())
+    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     model = _torch_model(torch, model_name)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -82,6 +97,11 @@ def _time_steps(step, steps):
 
 
 def minicnn_epoch():
+    with _our_threads():
+        return _minicnn_epoch()
+
+
+def _minicnn_epoch():
     import minicnn as mc
     import minicnn.functional as F
     from minicnn.data import load_offline_mnist
@@ -105,7 +125,7 @@ def torch_epoch():
     import numpy as np
     import torch
     from minicnn.data import load_offline_mnist
-    torch.set_num_threads(our_threads())
+    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     x_train, y_train, _, _ = load_offline_mnist()
     x = torch.from_numpy(x_train.reshape(-1, 1, 28, 28).astype("float32") / 255.0)
@@ -187,8 +207,10 @@ def run_worker(name, *args):
 
 
 def main():
-    threads = our_threads()
-    print(f"threads: {threads}; BLAS: {blas_name()}; NumPy float32 matmul: {blas_gflops():.0f} GFLOP/s\n")
+    if "--threads" in sys.argv:
+        os.environ["BENCH_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+    threads = int(os.environ.get("BENCH_THREADS", "1"))
+    print(f"threads: {threads} for both; load average {os.getloadavg()[0]:.1f}; BLAS: {blas_name()}; NumPy float32 matmul: {blas_gflops():.0f} GFLOP/s\n")
     rows = []
     for model_name, (batch, shape, steps) in STEPS.items():
         ours = run_worker("minicnn_step", model_name, batch, list(shape), steps)
