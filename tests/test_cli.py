@@ -165,9 +165,19 @@ def test_console_entry_point_runs_as_a_module():
 
 def test_compute_threads_sets_and_restores_both_pools():
     numba = pytest.importorskip("numba")
-    before = numba.get_num_threads()
+    from kernels import cpu as cpu_kernels
+    before = cpu_kernels.get_num_threads()
+    with compute_threads(2):
+        assert cpu_kernels.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
+        try:
+            from threadpoolctl import threadpool_info
+        except ImportError:
+            pass
+        else:
+            assert all(pool["num_threads"] <= 2 for pool in threadpool_info()
+                       if pool["user_api"] == "blas")
     with compute_threads(1):
-        assert numba.get_num_threads() == 1
+        assert cpu_kernels.get_num_threads() == 1
         try:
             from threadpoolctl import threadpool_info
         except ImportError:
@@ -175,9 +185,9 @@ def test_compute_threads_sets_and_restores_both_pools():
         else:
             assert all(pool["num_threads"] == 1 for pool in threadpool_info()
                        if pool["user_api"] == "blas")
-    assert numba.get_num_threads() == before
+    assert cpu_kernels.get_num_threads() == before
     with compute_threads(None):
-        assert numba.get_num_threads() == before
+        assert cpu_kernels.get_num_threads() == before
 
 
 def test_a_new_run_in_a_used_folder_replaces_the_old_checkpoints(tmp_path, capsys):

@@ -1,8 +1,19 @@
 """Numba (@njit, cache=True) versions of the reference kernels, the CPU default.
 
-Each function names the reference function it matches; tests compare them.
+Each function names the reference function it matches; tests compare them. Every public
+kernel runs on ``get_num_threads()`` Numba threads (1 unless asked; see ``threads.py``).
 """
-from .conv import im2col, col2im  # noqa: F401
-from .pool import (maxpool2d_forward, maxpool2d_backward, maxunpool2d,  # noqa: F401
-                   maxunpool2d_backward, avgpool2d_forward, avgpool2d_backward)
-from .norm import batchnorm_stats, batchnorm_forward, batchnorm_backward  # noqa: F401
+from . import conv, norm, pool
+from .threads import get_num_threads, set_num_threads, with_kernel_threads  # noqa: F401
+
+im2col = with_kernel_threads(conv.im2col)
+col2im = with_kernel_threads(conv.col2im)
+maxpool2d_forward = with_kernel_threads(pool.maxpool2d_forward)
+maxpool2d_backward = with_kernel_threads(pool.maxpool2d_backward)
+maxunpool2d = with_kernel_threads(pool.maxunpool2d)
+maxunpool2d_backward = with_kernel_threads(pool.maxunpool2d_backward)
+avgpool2d_forward = with_kernel_threads(pool.avgpool2d_forward)
+avgpool2d_backward = with_kernel_threads(pool.avgpool2d_backward)
+batchnorm_stats = with_kernel_threads(norm.batchnorm_stats)
+batchnorm_forward = with_kernel_threads(norm.batchnorm_forward)
+batchnorm_backward = with_kernel_threads(norm.batchnorm_backward)

@@ -41,9 +41,9 @@ def compute_threads(count=1):
     if count is None:
         yield
         return
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(count), numba.config.NUMBA_NUM_THREADS)))
+    from kernels import cpu as cpu_kernels
+    before = cpu_kernels.get_num_threads()
+    cpu_kernels.set_num_threads(max(1, int(count)))
     try:
         try:
             from threadpoolctl import threadpool_limits
@@ -53,7 +53,7 @@ def compute_threads(count=1):
             with threadpool_limits(limits=int(count), user_api="blas"):
                 yield
     finally:
-        numba.set_num_threads(before)
+        cpu_kernels.set_num_threads(before)
 
 
 class StopAfter(Callback):

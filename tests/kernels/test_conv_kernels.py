@@ -202,3 +202,16 @@ def test_empty_batch(impl):
     assert impl.im2col(x, (3, 3), (1, 1), (1, 1), (1, 1)).shape == (0, 18, 25)
     grad = impl.col2im(np.zeros((0, 18, 25)), x.shape, (3, 3), (1, 1), (1, 1), (1, 1))
     assert grad.shape == x.shape
+
+
+def test_kernel_thread_count_is_set_per_call_and_restored():
+    import numba
+    from kernels import cpu
+    before = numba.get_num_threads()
+    seen = []
+    spy = cpu.with_kernel_threads(lambda: seen.append(numba.get_num_threads()))
+    cpu.set_num_threads(1)
+    spy()
+    assert seen == [1] and numba.get_num_threads() == before  # the user's own setting is back
+    with pytest.raises(ValueError, match="positive"):
+        cpu.set_num_threads(0)
