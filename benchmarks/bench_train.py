@@ -21,8 +21,8 @@ import time
 from _common import blas_gflops, blas_name, our_threads, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Threads for both frameworks (ours: Numba kernels + BLAS; PyTorch: set_num_threads). The
-# default 1 matches the minicnn command's --threads default; --threads 2 compares both at 2.
+# Threads for both frameworks (ours: BLAS, with the Numba kernels at their default of one
+# thread; PyTorch: set_num_threads). Default 1, as the minicnn command runs.
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 STEPS = {"lenet5": (64, (1, 28, 28), 30), "resnet20": (128, (3, 32, 32), 6)}
 EPOCH = {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.1}  # the main job's settings (minicnn train defaults)
@@ -40,9 +40,10 @@ def peak_rss_mb():
 # ----- workers: run inside a child process, print one JSON line ------------------------------
 
 def _our_threads():
-    """Ours on THREADS threads, as the CLI runs (minicnn.train.run.compute_threads)."""
-    from minicnn.train.run import compute_threads
-    return compute_threads(THREADS)
+    """Ours as a user gets it: the Numba kernels at their default (one thread), BLAS limited
+    to THREADS like PyTorch's pool (threadpoolctl)."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=THREADS, user_api="blas")
 
 
 def minicnn_step(model_name, batch, shape, steps):
