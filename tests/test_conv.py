@@ -5,7 +5,9 @@ and over input pixels (conv_transpose2d, a scatter), written here from the defin
 float64 finite differences (mc.gradcheck); and the adjoint identity
 <conv2d(x, w), y> = <x, conv_transpose2d(y, w)>.
 """
+import importlib
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -17,6 +19,8 @@ import minicnn.functional as F
 import minicnn.nn as nn
 from conftest import assert_close, leaf
 
+conv_module = importlib.import_module("minicnn.functional.conv")
+LAYOUTS = ["per_image", "one_gemm"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -29,6 +33,17 @@ def one_numba_thread():
     numba.set_num_threads(1)
     yield
     numba.set_num_threads(before)
+
+
+@contextmanager
+def gemm_layout(name):
+    """Force per-image products or one GEMM over the batch (functional/conv.py's PER_IMAGE_BELOW)."""
+    saved = conv_module.PER_IMAGE_BELOW
+    conv_module.PER_IMAGE_BELOW = 10 ** 9 if name == "per_image" else 0
+    try:
+        yield
+    finally:
+        conv_module.PER_IMAGE_BELOW = saved
 
 
 # ----- independent references ----------------------------------------------------------------
@@ -130,21 +145,25 @@ def run_conv_t(cfg, x, weight, bias):
 
 
 # ----- forward against the direct loops --------------------------------------------------------
-@settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=25, deadline=None)
 @given(conv_configs())
-def test_conv2d_forward_matches_direct_loop(cfg):
-    out = run_conv2d(cfg, mc.tensor(cfg["x"]), mc.tensor(cfg["weight"]),
-                     None if cfg["bias"] is None else mc.tensor(cfg["bias"]))
+def test_conv2d_forward_matches_direct_loop(layout, cfg):
+    with gemm_layout(layout):
+        out = run_conv2d(cfg, mc.tensor(cfg["x"]), mc.tensor(cfg["weight"]),
+                         None if cfg["bias"] is None else mc.tensor(cfg["bias"]))
     expected = direct_conv2d(cfg["x"], cfg["weight"], cfg["bias"], cfg["stride"], cfg["padding"],
                              cfg["dilation"], cfg["groups"])
     assert_close(out, expected, rtol=1e-10, atol=1e-10)
 
 
-@settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=25, deadline=None)
 @given(conv_configs(transposed=True))
-def test_conv_transpose2d_forward_matches_direct_scatter(cfg):
-    out = run_conv_t(cfg, mc.tensor(cfg["x"]), mc.tensor(cfg["weight"]),
-                     None if cfg["bias"] is None else mc.tensor(cfg["bias"]))
+def test_conv_transpose2d_forward_matches_direct_scatter(layout, cfg):
+    with gemm_layout(layout):
+        out = run_conv_t(cfg, mc.tensor(cfg["x"]), mc.tensor(cfg["weight"]),
+                         None if cfg["bias"] is None else mc.tensor(cfg["bias"]))
     expected = direct_conv_transpose2d(cfg["x"], cfg["weight"], cfg["bias"], cfg["stride"],
                                        cfg["padding"], cfg["output_padding"], cfg["groups"],
                                        cfg["dilation"])
@@ -157,18 +176,22 @@ def _leaves(cfg):
     return [leaf(cfg["x"]), leaf(cfg["weight"]), bias]
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=20, deadline=None)
 @given(conv_configs())
-def test_conv2d_gradcheck(cfg):
+def test_conv2d_gradcheck(layout, cfg):
     inputs = _leaves(cfg)
-    assert mc.gradcheck(lambda x, w, b: run_conv2d(cfg, x, w, b), inputs, atol=1e-6, rtol=1e-5)
+    with gemm_layout(layout):
+        assert mc.gradcheck(lambda x, w, b: run_conv2d(cfg, x, w, b), inputs, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @settings(max_examples=20, deadline=None)
 @given(conv_configs(transposed=True))
-def test_conv_transpose2d_gradcheck(cfg):
+def test_conv_transpose2d_gradcheck(layout, cfg):
     inputs = _leaves(cfg)
-    assert mc.gradcheck(lambda x, w, b: run_conv_t(cfg, x, w, b), inputs, atol=1e-6, rtol=1e-5)
+    with gemm_layout(layout):
+        assert mc.gradcheck(lambda x, w, b: run_conv_t(cfg, x, w, b), inputs, atol=1e-6, rtol=1e-5)
 
 
 @settings(max_examples=20, deadline=None)

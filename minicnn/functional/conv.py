@@ -68,6 +68,39 @@ def rows_to_channels(rows, n):
     return xp.ascontiguousarray(blocks).reshape(n, groups * width, total // n)
 
 
+# Small weights (first layers, depthwise) make thin, memory-bound products: one big GEMM
+# over N*L rows gains nothing there, and multi-threaded BLAS calls stall on a busy machine.
+# Below PER_IMAGE_BELOW weight entries per group the N*L rows are split into N images,
+# N small products that BLAS runs on one thread each (``matmul`` broadcasts the weight).
+PER_IMAGE_BELOW = 4096
+
+
+def per_image(weight, groups):
+    """True when weight (C_out, C_in/G, kh, kw) has fewer than PER_IMAGE_BELOW entries per group."""
+    return weight.size // groups < PER_IMAGE_BELOW
+
+
+def rows_matmul(rows, weights, n, split):
+    """rows (G, N*L, P) @ weights (G, P, Q) -> (G, N*L, Q); ``split``: as N products of L rows."""
+    xp = get_array_module(rows)
+    if not split:
+        return xp.matmul(rows, weights)
+    groups, total, width = rows.shape
+    out = xp.matmul(rows.reshape(groups, n, total // n, width), weights[:, None])
+    return out.reshape(groups, total, weights.shape[2])
+
+
+def rows_outer(left, right, n, split):
+    """left^T @ right: (G, N*L, P), (G, N*L, Q) -> (G, P, Q); ``split``: per image, summed."""
+    xp = get_array_module(left)
+    if not split:
+        return xp.matmul(left.transpose(0, 2, 1), right)
+    groups, total, _ = left.shape
+    left_n = left.reshape(groups, n, total // n, left.shape[2]).transpose(0, 1, 3, 2)
+    right_n = right.reshape(groups, n, total // n, right.shape[2])
+    return xp.matmul(left_n, right_n).sum(axis=1)
+
+
 def _add_bias(out, bias, channel_axis):
     """out += bias along ``channel_axis`` (in place: ``out`` is a fresh array)."""
     if bias is not None:
@@ -91,7 +124,6 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         geo = conv2d_geometry(x, weight, bias, stride, padding, dilation, groups)
-        xp = get_array_module(x)
         x4 = x.reshape((1,) + x.shape) if geo.unbatched else x
         if geo.extra_h or geo.extra_w:  # asymmetric "same": the extra zeros go bottom/right
             x4 = _pad_bottom_right(x4, geo.extra_h, geo.extra_w)
@@ -102,7 +134,8 @@ class Conv2d(Function):
             cols = for_array(x4).im2col(x4, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
             cols_g = column_blocks(cols.reshape(-1, cols.shape[2]), groups)  # (G, N*L, K/G)
         w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)     # (G, C_out/G, K/G)
-        out_rows = xp.matmul(cols_g, w_g.transpose(0, 2, 1))                 # (G, N*L, C_out/G)
+        split = per_image(weight, groups)
+        out_rows = rows_matmul(cols_g, w_g.transpose(0, 2, 1), n, split)    # (G, N*L, C_out/G)
         out = _add_bias(rows_to_channels(out_rows, n), bias, 1)              # (N, C_out, L)
         ctx.geo, ctx.groups, ctx.padded_shape = geo, groups, x4.shape
         ctx.save_for_backward(weight, cols_g if ctx.needs_input_grad[1] else None)
@@ -113,16 +146,16 @@ class Conv2d(Function):
     def backward(ctx, grad_out):
         weight, cols_g = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
-        xp = get_array_module(grad_out)
         n = ctx.padded_shape[0]
         grad = grad_out.reshape(n, weight.shape[0], geo.out_h * geo.out_w)  # (N, C_out, L)
         w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)    # (G, C_out/G, K/G)
         need_x, need_w, need_b = ctx.needs_input_grad
+        split = per_image(weight, groups)
         grad_x = grad_w = grad_b = None
         if need_x or need_w:
             grad_rows = channels_to_rows(grad, groups)                      # (G, N*L, C_out/G)
         if need_x:
-            grad_cols_g = xp.matmul(grad_rows, w_g)                         # (G, N*L, K/G)
+            grad_cols_g = rows_matmul(grad_rows, w_g, n, split)             # (G, N*L, K/G)
             if geo.pointwise:
                 grad_x = rows_to_channels(grad_cols_g, n).reshape(ctx.padded_shape)
             else:
@@ -133,7 +166,7 @@ class Conv2d(Function):
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
             grad_x = grad_x.reshape(geo.input_shape)
         if need_w:
-            grad_w = xp.matmul(grad_rows.transpose(0, 2, 1), cols_g).reshape(weight.shape)
+            grad_w = rows_outer(grad_rows, cols_g, n, split).reshape(weight.shape)
         if need_b:
             grad_b = grad.sum(axis=(0, 2))
         return grad_x, grad_w, grad_b
@@ -178,12 +211,11 @@ class ConvTranspose2d(Function):
     def forward(ctx, x, weight, bias, stride, padding, output_padding, groups, dilation):
         geo = conv_transpose2d_geometry(x, weight, bias, stride, padding, output_padding,
                                         groups, dilation)
-        xp = get_array_module(x)
         x4 = x.reshape((1,) + x.shape) if geo.unbatched else x
         n = x4.shape[0]
         x_rows = channels_to_rows(x4.reshape(n, x4.shape[1], -1), groups)  # (G, N*H*W, C_in/G)
         w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)   # (G, C_in/G, K/G)
-        cols_g = xp.matmul(x_rows, w_g)                                    # (G, N*H*W, K/G)
+        cols_g = rows_matmul(x_rows, w_g, n, per_image(weight, groups))    # (G, N*H*W, K/G)
         cols = merge_column_blocks(cols_g)                                 # (N*H*W, C_out*kh*kw)
         del cols_g
         cols = cols.reshape(n, -1, cols.shape[1])
@@ -201,7 +233,6 @@ class ConvTranspose2d(Function):
     def backward(ctx, grad_out):
         weight, x_rows = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
-        xp = get_array_module(grad_out)
         grad_y = grad_out.reshape((1,) + grad_out.shape) if geo.unbatched else grad_out
         n = grad_y.shape[0]
         grad_x = grad_w = grad_b = None
@@ -212,11 +243,12 @@ class ConvTranspose2d(Function):
                                             geo.col_padding, geo.dilation)   # (N, H*W, C_out*kh*kw)
             cols_g = column_blocks(cols.reshape(-1, cols.shape[2]), groups)  # (G, N*H*W, K/G)
             w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)
+            split = per_image(weight, groups)
             if ctx.needs_input_grad[0]:
-                grad_x_rows = xp.matmul(cols_g, w_g.transpose(0, 2, 1))    # (G, N*H*W, C_in/G)
+                grad_x_rows = rows_matmul(cols_g, w_g.transpose(0, 2, 1), n, split)
                 grad_x = rows_to_channels(grad_x_rows, n).reshape(geo.input_shape)
             if ctx.needs_input_grad[1]:
-                grad_w = xp.matmul(x_rows.transpose(0, 2, 1), cols_g).reshape(weight.shape)
+                grad_w = rows_outer(x_rows, cols_g, n, split).reshape(weight.shape)
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(axis=(0, 2, 3) if grad_out.ndim == 4 else (1, 2))
         return grad_x, grad_w, grad_b
