@@ -3,7 +3,8 @@
 im2col lays the batch out with one row per output pixel: ``cols (N, OH*OW, C_in*kh*kw)``,
 i.e. a matrix ``cols2 (N*L, K)``, L = OH*OW, K = C_in*kh*kw. With
 ``W2 = weight.reshape(C_out, K/G)`` (per group G: a block of W2's rows and of cols2's
-columns), every product is ONE GEMM over the whole batch::
+columns), every product is ONE GEMM over the whole batch (small weights: one per image,
+see ``PER_IMAGE_BELOW``)::
 
     forward      out_rows = cols2 @ W2^T                        (N*L, C_out), + bias
     backward     grad_W   = grad_rows^T @ cols2                 (the cols saved by forward)
