@@ -46,16 +46,12 @@ def best_time(function, repeat):
 def minicnn_style_conv(x, weight, grad_out, geometry):
     """conv2d forward + backward through im2col, NumPy GEMMs and col2im (what the op does)."""
     n, c_out = x.shape[0], weight.shape[0]
-    weight_2d = weight.reshape(c_out, -1)                  # (C_out, K), K = C*kh*kw
-    cols = compiled.im2col(x, *geometry)                    # (N, L, K)
-    length = cols.shape[1]
-    cols2 = cols.reshape(n * length, -1)                    # (N*L, K)
-    out_rows = cols2 @ weight_2d.T                          # (N*L, C_out)
-    out = np.ascontiguousarray(out_rows.reshape(n, length, c_out).transpose(0, 2, 1))
-    grad_rows = np.ascontiguousarray(grad_out.reshape(n, c_out, length).transpose(0, 2, 1))
-    grad_rows = grad_rows.reshape(n * length, c_out)        # (N*L, C_out)
-    grad_weight = grad_rows.T @ cols2                       # (C_out, K)
-    grad_cols = (grad_rows @ weight_2d).reshape(cols.shape)  # (N, L, K)
+    weight_2d = weight.reshape(c_out, -1)                  # (C_out, C*kh*kw)
+    cols = compiled.im2col(x, *geometry)                    # (N, K, L)
+    out = np.matmul(weight_2d, cols)                        # (N, C_out, L)
+    grad_2d = grad_out.reshape(n, c_out, -1)                # (N, C_out, L)
+    grad_weight = np.matmul(grad_2d, cols.transpose(0, 2, 1)).sum(axis=0)  # (C_out, K)
+    grad_cols = np.matmul(weight_2d.T, grad_2d)             # (N, K, L)
     grad_x = compiled.col2im(grad_cols, x.shape, *geometry)
     return out, grad_weight, grad_x
 

@@ -103,7 +103,7 @@ CONV = [
 # 2. Convolution, pooling and unpooling
 
 A convolution is one matrix product after `im2col` lays every receptive field out as a
-row; its gradient uses the adjoint, `col2im`. Max-pooling remembers where each maximum was,
+column; its gradient uses the adjoint, `col2im`. Max-pooling remembers where each maximum was,
 and max-unpooling puts values back there (SegNet's decoder).""",
     """import numpy as np
 import minicnn as mc
@@ -113,16 +113,16 @@ mc.manual_seed(0)""",
     """md:
 ## im2col
 
-For `x` of shape (N, C, H, W) and a k x k kernel, `im2col` gives (N, OH*OW, C*k*k):
-one row per output position. The convolution is then `cols @ W.reshape(C_out, -1).T`.""",
+For `x` of shape (N, C, H, W) and a k x k kernel, `im2col` gives (N, C*k*k, OH*OW):
+one column per output position. The convolution is then `W.reshape(C_out, -1) @ cols`.""",
     """x = mc.randn(1, 1, 4, 4)
 cols = reference.im2col(x.data, (3, 3), (1, 1), (0, 0), (1, 1))
 print(x.data[0, 0])
 print(cols[0].shape)
-print(cols[0][0].reshape(3, 3))          # the first receptive field: the top-left 3x3""",
+print(cols[0][:, 0].reshape(3, 3))       # the first receptive field: the top-left 3x3""",
     """w = mc.randn(2, 1, 3, 3)
 out = F.conv2d(x, w)
-by_gemm = (cols[0] @ w.data.reshape(2, -1).T).T.reshape(2, 2, 2)
+by_gemm = (w.data.reshape(2, -1) @ cols[0]).reshape(2, 2, 2)
 print(np.abs(out.data[0] - by_gemm).max())""",
     """md:
 ## Transposed convolution is the adjoint

@@ -20,7 +20,7 @@ import minicnn.nn as nn
 from conftest import assert_close, leaf
 
 conv_module = importlib.import_module("minicnn.functional.conv")
-LAYOUTS = ["per_image", "one_gemm"]
+LAYOUTS = ["per_image", "folded"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,13 +37,13 @@ def one_numba_thread():
 
 @contextmanager
 def gemm_layout(name):
-    """Force per-image products or one GEMM over the batch (functional/conv.py's PER_IMAGE_BELOW)."""
-    saved = conv_module.PER_IMAGE_BELOW
-    conv_module.PER_IMAGE_BELOW = 10 ** 9 if name == "per_image" else 0
+    """Force one of the two GEMM layouts of functional/conv.py (see its FOLD_FROM)."""
+    saved = conv_module.FOLD_FROM
+    conv_module.FOLD_FROM = 10 ** 9 if name == "per_image" else 0
     try:
         yield
     finally:
-        conv_module.PER_IMAGE_BELOW = saved
+        conv_module.FOLD_FROM = saved
 
 
 # ----- independent references ----------------------------------------------------------------

@@ -307,4 +307,4 @@ def test_bad_input_gets_a_clear_error(cuda):
 def test_empty_batch_launches_nothing(cuda):
     x = np.zeros((0, 2, 5, 5), np.float64)
     cols = run(cuda, "im2col", x, (3, 3), (1, 1), (1, 1), (1, 1))
-    assert cols.shape == (0, 25, 18)
+    assert cols.shape == (0, 18, 25)

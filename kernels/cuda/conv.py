@@ -12,8 +12,8 @@ def im2col(x, kernel_size, stride, padding, dilation):
     """Unfold the kernel windows of ``x`` into columns (matches kernels.reference.im2col).
 
     x    : (N, C, H, W) float32 or float64 cupy array
-    cols : (N, OH*OW, C*kh*kw), C-contiguous, same dtype, where
-           cols[n, oh*OW + ow, (c*kh + i)*kw + j] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype, where
+           cols[n, (c*kh + i)*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
     """
     op = "im2col"
     cupy = require_cupy(op)
@@ -22,7 +22,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
     n, c, height, width = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     x = cupy.ascontiguousarray(x)
-    cols = cupy.empty((n, out_h * out_w, c * kh * kw), dtype=x.dtype)
+    cols = cupy.empty((n, c * kh * kw, out_h * out_w), dtype=x.dtype)
     kernel = get_kernel(SOURCE, "im2col", x.dtype, op)
     launch(kernel, cols.size, x, cols,
            *ints(n, c, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
@@ -32,7 +32,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
 def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     """Fold columns back onto the image, summing overlaps (matches kernels.reference.col2im).
 
-    cols        : (N, OH*OW, C*kh*kw) float32 or float64 cupy array
+    cols        : (N, C*kh*kw, OH*OW) float32 or float64 cupy array
     input_shape : (N, C, H, W)
     returns x   : (N, C, H, W); each pixel gathers, in a fixed order, every column entry
                   im2col read from it (deterministic: no atomics).
@@ -44,7 +44,7 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     out_h, out_w = checks.conv_geometry(op, (n, c, height, width),
                                         kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    checks.check_shape(op, "cols", cols, (n, out_h * out_w, c * kh * kw))
+    checks.check_shape(op, "cols", cols, (n, c * kh * kw, out_h * out_w))
     cols = cupy.ascontiguousarray(cols)
     x = cupy.empty((n, c, height, width), dtype=cols.dtype)
     kernel = get_kernel(SOURCE, "col2im", cols.dtype, op)

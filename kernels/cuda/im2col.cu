@@ -7,10 +7,10 @@
 // named <kernel>_f32 (float) and <kernel>_f64 (double), the names kernels/cuda/conv.py calls.
 
 // ---------------------------------------------------------------------------------
-// im2col: one thread per cols entry (one row per output pixel).
+// im2col: one thread per column entry.
 //   x    : (N, C, H, W)
-//   cols : (N, OH*OW, C*kh*kw)
-//   cols[n, oh*OW + ow, (c*kh + i)*kw + j] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+//   cols : (N, C*kh*kw, OH*OW)
+//   cols[n, (c*kh + i)*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
 // ---------------------------------------------------------------------------------
 template <typename T>
 __device__ void im2col_body(const T* x, T* cols,
@@ -22,13 +22,13 @@ __device__ void im2col_body(const T* x, T* cols,
     long long total = N * C * kh * kw * OH * OW;
     long long step = (long long)blockDim.x * gridDim.x;
     for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += step) {
-        // unravel idx over the C-order shape (N, OH, OW, C, kh, kw)
-        long long j = idx % kw;
-        long long i = (idx / kw) % kh;
-        long long c = (idx / (kw * kh)) % C;
-        long long ow = (idx / (kw * kh * C)) % OW;
-        long long oh = (idx / (kw * kh * C * OW)) % OH;
-        long long n = idx / (kw * kh * C * OW * OH);
+        // unravel idx over the C-order shape (N, C, kh, kw, OH, OW)
+        long long ow = idx % OW;
+        long long oh = (idx / OW) % OH;
+        long long j = (idx / (OW * OH)) % kw;
+        long long i = (idx / (OW * OH * kw)) % kh;
+        long long c = (idx / (OW * OH * kw * kh)) % C;
+        long long n = idx / (OW * OH * kw * kh * C);
         // padded coordinate oh*sh + i*dh is unpadded row h = oh*sh - ph + i*dh
         long long h = oh * sh - ph + i * dh;
         long long w = ow * sw - pw + j * dw;
@@ -40,10 +40,10 @@ __device__ void im2col_body(const T* x, T* cols,
 // ---------------------------------------------------------------------------------
 // col2im: one thread per input pixel, a gather (no atomics, so the sum order is fixed
 // and the result is deterministic).
-//   cols : (N, OH*OW, C*kh*kw)  ->  x : (N, C, H, W)
+//   cols : (N, C*kh*kw, OH*OW)  ->  x : (N, C, H, W)
 //   x[n, c, h, w] = sum over taps (i, j) and windows (oh, ow) with
 //                   oh*sh - ph + i*dh == h and ow*sw - pw + j*dw == w
-//                   of cols[n, oh*OW + ow, (c*kh + i)*kw + j]
+//                   of cols[n, (c*kh + i)*kw + j, oh*OW + ow]
 // ---------------------------------------------------------------------------------
 template <typename T>
 __device__ void col2im_body(const T* cols, T* x,
@@ -73,8 +73,8 @@ __device__ void col2im_body(const T* cols, T* x,
                 if (col % sw != 0) continue;
                 long long ow = col / sw;
                 if (ow >= OW) continue;
-                long long k = (c * kh + i) * kw + j;  // column of cols
-                sum += cols[((n * OH + oh) * OW + ow) * (C * kh * kw) + k];
+                long long k = (c * kh + i) * kw + j;  // row of cols
+                sum += cols[(n * C * kh * kw + k) * (OH * OW) + oh * OW + ow];
             }
         }
         x[idx] = sum;

@@ -4,12 +4,11 @@ A 2-D convolution of ``x (N, C, H, W)`` with ``weight (C_out, C, kh, kw)`` is
 
     out[n, o, oh, ow] = sum_{c,i,j} weight[o, c, i, j] * xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
 
-``im2col`` copies every input value a kernel tap reads into a matrix with one row per
-output pixel, ``cols (N, OH*OW, C*kh*kw)`` (row ``(n, oh, ow)`` holds that pixel's receptive
-field in ``(c, i, j)`` order), so the whole batch's convolution is ONE GEMM:
-``out_rows = cols.reshape(N*OH*OW, C*kh*kw) @ weight.reshape(C_out, C*kh*kw).T``.
-``col2im`` is its adjoint (transpose): it adds each entry back to the pixel it was read
-from, which is what the backward pass needs: ``grad_x = col2im(grad_rows @ weight_2d)``.
+``im2col`` copies every input value a kernel tap reads into a column matrix
+``cols (N, C*kh*kw, OH*OW)``, so the convolution becomes a GEMM:
+``out[n] = weight.reshape(C_out, C*kh*kw) @ cols[n]``.
+``col2im`` is its adjoint (transpose): it adds each column entry back to the pixel it was
+read from, which is what the backward pass needs: ``grad_x = col2im(weight_2d.T @ grad_out)``.
 
 Readable NumPy: one strided slice of the padded input per kernel tap ``(i, j)``.
 """
@@ -63,23 +62,22 @@ def im2col(x, kernel_size, stride, padding, dilation):
     """Unfold the kernel windows of ``x`` into columns.
 
     x    : (N, C, H, W) float32 or float64
-    cols : (N, OH*OW, C*kh*kw), C-contiguous, same dtype, where
-           cols[n, oh*OW + ow, (c*kh + i)*kw + j] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype, where
+           cols[n, (c*kh + i)*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
     """
     check_float_array("im2col", "x", x)
     geometry = conv_geometry("im2col", x.shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c = x.shape[0], x.shape[1]
     xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    cols = np.empty((n, out_h, out_w, c, kh, kw), dtype=x.dtype)
+    cols = np.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             top, left = i * dh, j * dw  # where tap (i, j) of the first window sits
             rows = slice(top, top + sh * (out_h - 1) + 1, sh)
             columns = slice(left, left + sw * (out_w - 1) + 1, sw)
-            # (N, C, OH, OW) window of tap (i, j), moved to (N, OH, OW, C)
-            cols[:, :, :, :, i, j] = xpad[:, :, rows, columns].transpose(0, 2, 3, 1)
-    return cols.reshape(n, out_h * out_w, c * kh * kw)
+            cols[:, :, i, j] = xpad[:, :, rows, columns]
+    return cols.reshape(n, c * kh * kw, out_h * out_w)
 
 
 def col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation):
@@ -88,7 +86,7 @@ def col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation):
     geometry = conv_geometry("col2im", tuple(input_shape), kernel_size, stride, padding, dilation)
     (kh, kw), _, _, _, (out_h, out_w) = geometry
     n, c, h, w = (int(size) for size in input_shape)
-    expected = (n, out_h * out_w, c * kh * kw)
+    expected = (n, c * kh * kw, out_h * out_w)
     if cols.shape != expected:
         raise ValueError(f"col2im: expected cols of shape {expected} for input_shape "
                          f"{(n, c, h, w)}, got {cols.shape}")
@@ -98,7 +96,7 @@ def col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation):
 def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     """Fold columns back onto the image, summing overlaps: the adjoint of ``im2col``.
 
-    cols        : (N, OH*OW, C*kh*kw) float32 or float64
+    cols        : (N, C*kh*kw, OH*OW) float32 or float64
     input_shape : (N, C, H, W)
     returns x   : (N, C, H, W), x[n, c, h, w] = sum of every cols entry that im2col
                   read from xpad[n, c, h + ph, w + pw]; entries read from padding are dropped.
@@ -106,7 +104,7 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     geometry = col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c, h, w = (int(size) for size in input_shape)
-    cols6 = cols.reshape(n, out_h, out_w, c, kh, kw)
+    cols6 = cols.reshape(n, c, kh, kw, out_h, out_w)
     xpad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -114,5 +112,5 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
             rows = slice(top, top + sh * (out_h - 1) + 1, sh)
             columns = slice(left, left + sw * (out_w - 1) + 1, sw)
             # one tap never reads a pixel twice, so a plain += on the slice is exact
-            xpad[:, :, rows, columns] += cols6[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+            xpad[:, :, rows, columns] += cols6[:, :, i, j]
     return np.ascontiguousarray(xpad[:, :, ph:ph + h, pw:pw + w])

@@ -1,25 +1,18 @@
 """Convolutions: ``conv2d`` and ``conv_transpose2d``, as im2col / col2im plus matrix products.
 
-im2col lays the batch out with one row per output pixel: ``cols (N, OH*OW, C_in*kh*kw)``,
-i.e. a matrix ``cols2 (N*L, K)``, L = OH*OW, K = C_in*kh*kw. With
-``W2 = weight.reshape(C_out, K/G)`` (per group G: a block of W2's rows and of cols2's
-columns), every product is ONE GEMM over the whole batch (small weights: one per image,
-see ``PER_IMAGE_BELOW``)::
+conv2d, with ``cols = im2col(x)`` of shape (N, C_in*kh*kw, OH*OW) and
+``W2 = weight.reshape(C_out, C_in/G*kh*kw)`` (per group G: a block of rows of both)::
 
-    forward      out_rows = cols2 @ W2^T                        (N*L, C_out), + bias
-    backward     grad_W   = grad_rows^T @ cols2                 (the cols saved by forward)
-                 grad_x   = col2im(grad_rows @ W2)              (col2im is im2col's adjoint)
-                 grad_b   = grad_out summed over n, oh, ow
-
-where ``rows`` is the (N*L, C) "one row per pixel" view of an (N, C, OH, OW) tensor: the
-output is computed in it and copied once to (N, C_out, OH, OW), and grad_out is copied once
-into it (both are kh*kw times smaller than cols).
+    forward      out[n]  = W2 @ cols[n] + bias               (N, C_out, OH*OW)
+    backward     grad_W  = sum_n grad_out[n] @ cols[n]^T      (the cols saved by forward)
+                 grad_x  = col2im(W2^T @ grad_out[n])         (col2im is im2col's adjoint)
+                 grad_b  = grad_out summed over n, oh, ow
 
 conv_transpose2d is the adjoint (the transpose) of conv2d: its forward is conv2d's
 ``grad_x`` formula and the gradient wrt its input is conv2d's forward. The loops that move
 data (im2col, col2im) are kernels chosen by ``kernels.backend.for_array`` (NumPy, Numba or
-CUDA); every matrix product goes to BLAS through ``matmul``. Argument checks and output
-sizes live in ``conv_checks.py``.
+CUDA); every matrix product goes to BLAS through ``matmul``, in one of two layouts (see
+"the GEMMs" below). Argument checks and output sizes live in ``conv_checks.py``.
 """
 from kernels.backend import for_array, get_array_module
 
@@ -30,76 +23,78 @@ __all__ = ["conv2d", "conv_transpose2d"]
 
 
 # ----- the GEMMs ------------------------------------------------------------------------------
-# Groups are a batch axis of ``matmul``. A group's block of columns of a (R, G*Q) matrix is a
-# strided view (row stride G*Q): BLAS reads it through its leading dimension, no copy.
+# Groups are a batch axis of ``matmul``: a (G*P, Q) matrix is viewed as G blocks (G, P, Q).
+# The images of the batch are handled in one of two layouts (``use_folded_layout``):
+#  * per image: cols (N, K, L) as im2col returns it; ``matmul`` broadcasts the weight over n,
+#    so BLAS runs N*G products of (P x K) @ (K x L), and nothing is copied;
+#  * folded: cols copied once to (K, N*L), the batch beside the pixels, so each product is
+#    ONE GEMM per group, and grad_weight contracts over all N*L columns at once.
+# Small weights (first layers, depthwise) make memory-bound products: the per-image layout
+# saves the copies. Large weights make compute-bound products: one big GEMM keeps BLAS near
+# its peak and synchronises its threads once instead of N times (measured on 2 cores, this
+# matters most on a busy machine, where N multi-threaded calls can be 5x slower).
 
-def weight_blocks(weight_2d, groups):
-    """(G*P, Q) -> (G, P, Q): the groups' blocks of rows, a view."""
-    return weight_2d.reshape(groups, weight_2d.shape[0] // groups, weight_2d.shape[1])
-
-
-def column_blocks(matrix, groups):
-    """(R, G*Q) -> (G, R, Q): the groups' blocks of columns, a (strided) view."""
-    rows = matrix.shape[0]
-    return matrix.reshape(rows, groups, matrix.shape[1] // groups).transpose(1, 0, 2)
-
-
-def merge_column_blocks(blocks):
-    """(G, R, Q) -> (R, G*Q), C-contiguous: the inverse of ``column_blocks`` (a copy if G > 1)."""
-    xp = get_array_module(blocks)
-    groups, rows, width = blocks.shape
-    if groups == 1:
-        return blocks[0]
-    return xp.ascontiguousarray(blocks.transpose(1, 0, 2)).reshape(rows, groups * width)
+FOLD_FROM = 4096  # fold the batch when a group's weight matrix has at least this many entries
 
 
-def channels_to_rows(array, groups):
-    """(N, G*P, L) -> (G, N*L, P), C-contiguous: out[g, n*L + l, p] = array[n, g*P + p, l]."""
-    xp = get_array_module(array)
-    n, channels, length = array.shape
-    blocks = array.reshape(n, groups, channels // groups, length).transpose(1, 0, 3, 2)
-    return xp.ascontiguousarray(blocks).reshape(groups, n * length, channels // groups)
+def use_folded_layout(weight, groups):
+    """True for the folded layout: weight (C_out, C_in/G, kh, kw) has >= FOLD_FROM entries per group."""
+    return weight.size // groups >= FOLD_FROM
 
 
-def rows_to_channels(rows, n):
-    """(G, N*L, P) -> (N, G*P, L), C-contiguous: the inverse of ``channels_to_rows``."""
-    xp = get_array_module(rows)
-    groups, total, width = rows.shape
-    blocks = rows.reshape(groups, n, total // n, width).transpose(1, 0, 3, 2)
-    return xp.ascontiguousarray(blocks).reshape(n, groups * width, total // n)
+def _blocks(matrix, groups, transpose=False):
+    """(G*P, Q) -> (G, P, Q), or its per-block transpose (G, Q, P): views, no copy."""
+    blocks = matrix.reshape(groups, matrix.shape[0] // groups, matrix.shape[1])
+    return blocks.transpose(0, 2, 1) if transpose else blocks
 
 
-# Small weights (first layers, depthwise) make thin, memory-bound products: one big GEMM
-# over N*L rows gains nothing there, and multi-threaded BLAS calls stall on a busy machine.
-# Below PER_IMAGE_BELOW weight entries per group the N*L rows are split into N images,
-# N small products that BLAS runs on one thread each (``matmul`` broadcasts the weight).
-PER_IMAGE_BELOW = 4096
+def per_image_matmul(weight_2d, data, groups, transpose=False):
+    """out[n] = W @ data[n] per group, W = weight_2d or its transpose (per block).
+
+    weight_2d (G*P, Q); data (N, G*Q, L) (or (N, G*P, L) with ``transpose``) -> (N, G*P', L).
+    """
+    xp = get_array_module(data)
+    n, rows, length = data.shape
+    out = xp.matmul(_blocks(weight_2d, groups, transpose),
+                    data.reshape(n, groups, rows // groups, length))
+    return out.reshape(n, -1, length)
 
 
-def per_image(weight, groups):
-    """True when weight (C_out, C_in/G, kh, kw) has fewer than PER_IMAGE_BELOW entries per group."""
-    return weight.size // groups < PER_IMAGE_BELOW
+def per_image_outer_sum(left, right, groups):
+    """sum_n left[n] @ right[n]^T per group: (N, G*P, L), (N, G*Q, L) -> (G*P, Q).
 
-
-def rows_matmul(rows, weights, n, split):
-    """rows (G, N*L, P) @ weights (G, P, Q) -> (G, N*L, Q); ``split``: as N products of L rows."""
-    xp = get_array_module(rows)
-    if not split:
-        return xp.matmul(rows, weights)
-    groups, total, width = rows.shape
-    out = xp.matmul(rows.reshape(groups, n, total // n, width), weights[:, None])
-    return out.reshape(groups, total, weights.shape[2])
-
-
-def rows_outer(left, right, n, split):
-    """left^T @ right: (G, N*L, P), (G, N*L, Q) -> (G, P, Q); ``split``: per image, summed."""
+    One GEMM per image, accumulated (BLAS reads right[n]^T as a transposed view).
+    """
     xp = get_array_module(left)
-    if not split:
-        return xp.matmul(left.transpose(0, 2, 1), right)
-    groups, total, _ = left.shape
-    left_n = left.reshape(groups, n, total // n, left.shape[2]).transpose(0, 1, 3, 2)
-    right_n = right.reshape(groups, n, total // n, right.shape[2])
-    return xp.matmul(left_n, right_n).sum(axis=1)
+    n = left.shape[0]
+    left_g = left.reshape(n, groups, left.shape[1] // groups, -1)
+    right_t = right.reshape(n, groups, right.shape[1] // groups, -1).transpose(0, 1, 3, 2)
+    total = xp.matmul(left_g[0], right_t[0])
+    step = xp.empty_like(total)
+    for image in range(1, n):
+        xp.matmul(left_g[image], right_t[image], out=step)
+        total += step
+    return total.reshape(-1, total.shape[2])
+
+
+def fold_batch(array):
+    """(N, R, L) -> (R, N*L), C-contiguous: out[r, n*L + l] = array[n, r, l]."""
+    xp = get_array_module(array)
+    n, rows, length = array.shape
+    return xp.ascontiguousarray(array.transpose(1, 0, 2)).reshape(rows, n * length)
+
+
+def unfold_batch(array, n):
+    """(R, N*L) -> (N, R, L), C-contiguous: the inverse of ``fold_batch``."""
+    xp = get_array_module(array)
+    return xp.ascontiguousarray(array.reshape(array.shape[0], n, -1).transpose(1, 0, 2))
+
+
+def folded_matmul(a, b, groups, transpose_a=False, transpose_b=False):
+    """Per group: op(a_g) @ op(b_g) for (G*rows, cols) matrices; returns (G*rows', cols')."""
+    xp = get_array_module(a)
+    out = xp.matmul(_blocks(a, groups, transpose_a), _blocks(b, groups, transpose_b))
+    return out.reshape(-1, out.shape[2])
 
 
 def _add_bias(out, bias, channel_axis):
@@ -129,45 +124,53 @@ class Conv2d(Function):
         if geo.extra_h or geo.extra_w:  # asymmetric "same": the extra zeros go bottom/right
             x4 = _pad_bottom_right(x4, geo.extra_h, geo.extra_w)
         n = x4.shape[0]
-        if geo.pointwise:  # 1x1 kernel, stride 1, no padding: the rows are the pixels
-            cols_g = channels_to_rows(x4.reshape(n, x4.shape[1], -1), groups)
+        if geo.pointwise:  # 1x1 kernel, stride 1, no padding: the columns are the pixels
+            cols = x4.reshape(n, x4.shape[1], -1)
         else:
             cols = for_array(x4).im2col(x4, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
-            cols_g = column_blocks(cols.reshape(-1, cols.shape[2]), groups)  # (G, N*L, K/G)
-        w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)     # (G, C_out/G, K/G)
-        split = per_image(weight, groups)
-        out_rows = rows_matmul(cols_g, w_g.transpose(0, 2, 1), n, split)    # (G, N*L, C_out/G)
-        out = _add_bias(rows_to_channels(out_rows, n), bias, 1)              # (N, C_out, L)
-        ctx.geo, ctx.groups, ctx.padded_shape = geo, groups, x4.shape
-        ctx.save_for_backward(weight, cols_g if ctx.needs_input_grad[1] else None)
+        weight_2d = weight.reshape(weight.shape[0], -1)         # (C_out, C_in/G*kh*kw)
+        folded = use_folded_layout(weight, groups)
+        if folded:
+            cols = fold_batch(cols)                             # (C_in*kh*kw, N*L)
+            out = unfold_batch(_add_bias(folded_matmul(weight_2d, cols, groups), bias, 0), n)
+        else:                                                   # cols (N, C_in*kh*kw, L)
+            out = _add_bias(per_image_matmul(weight_2d, cols, groups), bias, 1)
+        ctx.geo, ctx.groups, ctx.padded_shape, ctx.folded = geo, groups, x4.shape, folded
+        ctx.save_for_backward(weight, cols if ctx.needs_input_grad[1] else None)
         out = out.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
         return out[0] if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, cols_g = ctx.saved_tensors
+        weight, cols = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
         n = ctx.padded_shape[0]
         grad = grad_out.reshape(n, weight.shape[0], geo.out_h * geo.out_w)  # (N, C_out, L)
-        w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)    # (G, C_out/G, K/G)
+        weight_2d = weight.reshape(weight.shape[0], -1)
         need_x, need_w, need_b = ctx.needs_input_grad
-        split = per_image(weight, groups)
-        grad_x = grad_w = grad_b = None
-        if need_x or need_w:
-            grad_rows = channels_to_rows(grad, groups)                      # (G, N*L, C_out/G)
-        if need_x:
-            grad_cols_g = rows_matmul(grad_rows, w_g, n, split)             # (G, N*L, K/G)
+        grad_x = grad_w = grad_b = grad_cols = None
+        if ctx.folded:                                                   # cols (C_in*kh*kw, N*L)
+            grad_rows = fold_batch(grad)                                 # (C_out, N*L)
+            if need_x:
+                grad_cols_rows = folded_matmul(weight_2d, grad_rows, groups, transpose_a=True)
+                grad_cols = unfold_batch(grad_cols_rows, n)
+            if need_w:
+                grad_w = folded_matmul(grad_rows, cols, groups, transpose_b=True)
+        else:                                                            # cols (N, C_in*kh*kw, L)
+            if need_x:
+                grad_cols = per_image_matmul(weight_2d, grad, groups, transpose=True)
+            if need_w:
+                grad_w = per_image_outer_sum(grad, cols, groups)
+        if need_x:                                                       # grad_cols (N, C_in*kh*kw, L)
             if geo.pointwise:
-                grad_x = rows_to_channels(grad_cols_g, n).reshape(ctx.padded_shape)
+                grad_x = grad_cols.reshape(ctx.padded_shape)
             else:
-                grad_cols = merge_column_blocks(grad_cols_g)                # (N*L, K)
-                grad_cols = grad_cols.reshape(n, -1, grad_cols.shape[1])    # (N, L, K)
                 grad_x = for_array(grad_cols).col2im(grad_cols, ctx.padded_shape, geo.kernel_size,
                                                      geo.stride, geo.padding, geo.dilation)
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
             grad_x = grad_x.reshape(geo.input_shape)
         if need_w:
-            grad_w = rows_outer(grad_rows, cols_g, n, split).reshape(weight.shape)
+            grad_w = grad_w.reshape(weight.shape)
         if need_b:
             grad_b = grad.sum(axis=(0, 2))
         return grad_x, grad_w, grad_b
@@ -199,13 +202,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 class ConvTranspose2d(Function):
     """The autograd Function behind ``conv_transpose2d``: conv2d's input-gradient as a forward.
 
-    With ``W2 = weight.reshape(C_in, C_out/G*kh*kw)`` (per group) and ``x_rows`` the
-    (N*H*W, C_in) one-row-per-pixel view of x::
+    With ``W2 = weight.reshape(C_in, C_out/G*kh*kw)`` (per group)::
 
-        forward     y       = col2im(x_rows @ W2) + bias
-        backward    cols2   = im2col(grad_y)                   (N*H*W, C_out*kh*kw)
-                    grad_x  = cols2 @ W2^T                     (= conv2d(grad_y, weight))
-                    grad_W  = x_rows^T @ cols2
+        forward     y       = col2im(W2^T @ x[n]) + bias
+        backward    cols    = im2col(grad_y)
+                    grad_x  = W2 @ cols[n]                (= conv2d(grad_y, weight))
+                    grad_W  = sum_n x[n] @ cols[n]^T
     """
 
     @staticmethod
@@ -214,25 +216,27 @@ class ConvTranspose2d(Function):
                                         groups, dilation)
         x4 = x.reshape((1,) + x.shape) if geo.unbatched else x
         n = x4.shape[0]
-        x_rows = channels_to_rows(x4.reshape(n, x4.shape[1], -1), groups)  # (G, N*H*W, C_in/G)
-        w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)   # (G, C_in/G, K/G)
-        cols_g = rows_matmul(x_rows, w_g, n, per_image(weight, groups))    # (G, N*H*W, K/G)
-        cols = merge_column_blocks(cols_g)                                 # (N*H*W, C_out*kh*kw)
-        del cols_g
-        cols = cols.reshape(n, -1, cols.shape[1])
+        x3 = x4.reshape(n, x4.shape[1], -1)                               # (N, C_in, H*W)
+        weight_2d = weight.reshape(weight.shape[0], -1)                   # (C_in, C_out/G*kh*kw)
+        folded = use_folded_layout(weight, groups)
+        if folded:
+            x3 = fold_batch(x3)                                           # (C_in, N*H*W)
+            cols = unfold_batch(folded_matmul(weight_2d, x3, groups, transpose_a=True), n)
+        else:
+            cols = per_image_matmul(weight_2d, x3, groups, transpose=True)
         out = for_array(cols).col2im(cols, (n, geo.c_out) + geo.col_hw, geo.kernel_size,
                                      geo.stride, geo.col_padding, geo.dilation)
-        del cols
+        del cols                                                          # (N, C_out*kh*kw, H*W)
         if geo.uses_canvas:  # output_padding >= stride: crop/extend the uncropped canvas
             out = _from_canvas(out, geo)
         out = _add_bias(out, bias, 1)
-        ctx.geo, ctx.groups = geo, groups
-        ctx.save_for_backward(weight, x_rows if ctx.needs_input_grad[1] else None)
+        ctx.geo, ctx.groups, ctx.folded = geo, groups, folded
+        ctx.save_for_backward(weight, x3 if ctx.needs_input_grad[1] else None)
         return out[0] if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, x_rows = ctx.saved_tensors
+        weight, x3 = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
         grad_y = grad_out.reshape((1,) + grad_out.shape) if geo.unbatched else grad_out
         n = grad_y.shape[0]
@@ -241,15 +245,21 @@ class ConvTranspose2d(Function):
             if geo.uses_canvas:
                 grad_y = _to_canvas(grad_y, geo)
             cols = for_array(grad_y).im2col(grad_y, geo.kernel_size, geo.stride,
-                                            geo.col_padding, geo.dilation)   # (N, H*W, C_out*kh*kw)
-            cols_g = column_blocks(cols.reshape(-1, cols.shape[2]), groups)  # (G, N*H*W, K/G)
-            w_g = weight_blocks(weight.reshape(weight.shape[0], -1), groups)
-            split = per_image(weight, groups)
-            if ctx.needs_input_grad[0]:
-                grad_x_rows = rows_matmul(cols_g, w_g.transpose(0, 2, 1), n, split)
-                grad_x = rows_to_channels(grad_x_rows, n).reshape(geo.input_shape)
-            if ctx.needs_input_grad[1]:
-                grad_w = rows_outer(x_rows, cols_g, n, split).reshape(weight.shape)
+                                            geo.col_padding, geo.dilation)   # (N, C_out*kh*kw, H*W)
+            weight_2d = weight.reshape(weight.shape[0], -1)
+            if ctx.folded:                                                   # x3 is (C_in, N*H*W)
+                cols = fold_batch(cols)                                      # (C_out*kh*kw, N*H*W)
+                if ctx.needs_input_grad[0]:
+                    grad_x = unfold_batch(folded_matmul(weight_2d, cols, groups), n)
+                if ctx.needs_input_grad[1]:
+                    grad_w = folded_matmul(x3, cols, groups, transpose_b=True)
+            else:                                                            # x3 is (N, C_in, H*W)
+                if ctx.needs_input_grad[0]:
+                    grad_x = per_image_matmul(weight_2d, cols, groups)
+                if ctx.needs_input_grad[1]:
+                    grad_w = per_image_outer_sum(x3, cols, groups)
+            grad_x = None if grad_x is None else grad_x.reshape(geo.input_shape)
+            grad_w = None if grad_w is None else grad_w.reshape(weight.shape)
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(axis=(0, 2, 3) if grad_out.ndim == 4 else (1, 2))
         return grad_x, grad_w, grad_b
