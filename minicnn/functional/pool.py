@@ -313,7 +313,7 @@ def adaptive_avg_pool2d(input, output_size):
 
 class AdaptiveMaxPool2d(Function):
     """out = max over each adaptive window with its flat index h*W + w (ties: the first in
-    scan order); d input = scatter-add by the indices, as max_pool2d."""
+    scan order); d input = scatter-add by the indices, max_pool2d's own backward."""
     @staticmethod
     def forward(ctx, x, output_size):
         xp = get_array_module(x)
@@ -330,10 +330,7 @@ class AdaptiveMaxPool2d(Function):
         ctx.input_shape = x.shape
         return out, indices
 
-    @staticmethod
-    def backward(ctx, grad_out):
-        (indices,) = ctx.saved_tensors
-        return for_array(grad_out).maxpool2d_backward(grad_out, indices, ctx.input_shape)
+    backward = MaxPool2d.backward  # the same scatter-add by the saved indices
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
