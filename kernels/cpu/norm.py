@@ -7,15 +7,17 @@ in float64 for float32 inputs too. ``fastmath={"reassoc"}`` lets LLVM reorder th
 into SIMD lanes (the order of a sum is the only liberty taken; NaN/inf rules are kept).
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.reference.norm import check_batchnorm_input
 from kernels.reference.pool import check_float_array, check_same_shape
 
+from .threads import threaded_loop
+
 _SUM_FLAGS = {"reassoc"}
 
 
-@njit(cache=True, parallel=True, fastmath=_SUM_FLAGS)
+@threaded_loop(fastmath=_SUM_FLAGS)
 def _channel_stats(x, mean, var):
     """x (N, C, L) -> mean, var (C,) float64; two passes: mean, then squared deviations."""
     batch, channels, length = x.shape
@@ -35,7 +37,7 @@ def _channel_stats(x, mean, var):
         var[c] = squares / count
 
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _normalise_planes(x, mean, scale, bias, y):
     """y[n, c, :] = (x[n, c, :] - mean[c]) * scale[c] + bias[c], one (n, c) row at a time."""
     batch, channels, length = x.shape
@@ -49,7 +51,7 @@ def _normalise_planes(x, mean, scale, bias, y):
             y[n, c, k] = (x[n, c, k] - channel_mean) * channel_scale + channel_bias
 
 
-@njit(cache=True, parallel=True, fastmath=_SUM_FLAGS)
+@threaded_loop(fastmath=_SUM_FLAGS)
 def _backward_channels(grad_y, x, mean, invstd, weight, grad_x, grad_weight, grad_bias):
     """Pass 1: grad_bias = sum(gy), grad_weight = sum(gy * xhat).
     Pass 2: grad_x = weight*invstd * (gy - grad_bias/M - (x - mean)*invstd*grad_weight/M),

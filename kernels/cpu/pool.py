@@ -13,6 +13,8 @@ from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_diviso
                                     check_float_array, check_maxpool_backward_args,
                                     check_same_shape, pool_geometry)
 
+from .threads import threaded_loop
+
 
 @njit(cache=True)
 def _tap_ranges(out_size, size, kernel, stride, padding, dilation):
@@ -38,7 +40,7 @@ def _tap_ranges(out_size, size, kernel, stride, padding, dilation):
 # branches (a mispredicted branch per tap would cost more than the whole comparison):
 #   best is a number and value is not <= best  <=>  value > best, or value is the first NaN.
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _maxpool_forward_planes(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
     """x (P, H, W) -> out, indices (P, OH, OW); matches reference.maxpool2d_forward."""
     planes, height, width = x.shape
@@ -64,7 +66,7 @@ def _maxpool_forward_planes(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
                 indices[p, oh, ow] = best_index
 
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _maxpool_2x2_planes(x, out, indices):
     """The 2x2 stride-2 window without padding (most CNNs' pooling), taps written out.
 
@@ -90,7 +92,7 @@ def _maxpool_2x2_planes(x, out, indices):
                 indices[p, oh, ow] = best_index
 
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _scatter_planes(values, indices, out, accumulate):
     """out (P, S) = 0, then out[p, indices[p, k]] += values[p, k] (accumulate) or = values[p, k].
 
@@ -111,7 +113,7 @@ def _scatter_planes(values, indices, out, accumulate):
                     out[p, index] = values[p, k]
 
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _gather_planes(source, indices, out):
     """out[p, k] = source[p, indices[p, k]] (P, K); 0 for bad indices."""
     planes, size = source.shape
@@ -209,7 +211,7 @@ def _output_ranges(out_size, size, kernel, stride, padding):
     return first, stop
 
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _avgpool_forward_planes(x, divisor, out, kh, kw, sh, sw, ph, pw):
     """x (P, H, W), divisor (OH, OW) -> out (P, OH, OW) window sums / divisor."""
     planes, height, width = x.shape
@@ -230,7 +232,7 @@ def _avgpool_forward_planes(x, divisor, out, kh, kw, sh, sw, ph, pw):
                 out[p, oh, ow] = total[ow] / divisor[oh, ow]
 
 
-@njit(cache=True, parallel=True)
+@threaded_loop()
 def _avgpool_backward_planes(grad_out, divisor, grad_x, kh, kw, sh, sw, ph, pw):
     """grad_out (P, OH, OW) -> grad_x (P, H, W): each window's pixels += grad / divisor."""
     planes, height, width = grad_x.shape

@@ -210,8 +210,39 @@ def test_kernel_thread_count_is_set_per_call_and_restored():
     before = numba.get_num_threads()
     seen = []
     spy = cpu.with_kernel_threads(lambda: seen.append(numba.get_num_threads()))
-    cpu.set_num_threads(1)
-    spy()
-    assert seen == [1] and numba.get_num_threads() == before  # the user's own setting is back
+    try:
+        cpu.set_num_threads(1)
+        spy()  # one thread: the serial builds run, Numba's own setting is not touched
+        cpu.set_num_threads(2)
+        spy()
+    finally:
+        cpu.set_num_threads(1)
+    assert seen == [before, min(2, numba.config.NUMBA_NUM_THREADS)]
+    assert numba.get_num_threads() == before  # the user's own setting is back
     with pytest.raises(ValueError, match="positive"):
         cpu.set_num_threads(0)
+
+
+def test_threaded_loop_runs_the_serial_build_at_one_thread():
+    from numba import prange
+    from kernels import cpu
+    from kernels.cpu.threads import threaded_loop
+
+    def doubled(values, out):
+        for index in prange(values.shape[0]):
+            out[index] = 2 * values[index]
+
+    loop = threaded_loop()(doubled)
+    values, out = np.arange(5.0), np.zeros(5)
+    try:
+        cpu.set_num_threads(1)
+        loop(values, out)
+        assert loop.serial.signatures and not loop.parallel.signatures
+        np.testing.assert_array_equal(out, 2 * values)
+        cpu.set_num_threads(2)
+        out[:] = 0
+        cpu.with_kernel_threads(loop)(values, out)
+        np.testing.assert_array_equal(out, 2 * values)
+        assert loop.parallel.signatures
+    finally:
+        cpu.set_num_threads(1)
