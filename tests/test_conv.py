@@ -20,7 +20,7 @@ import minicnn.nn as nn
 from conftest import assert_close, leaf
 
 conv_module = importlib.import_module("minicnn.functional.conv")
-LAYOUTS = ["per_image", "folded"]
+LAYOUTS = ["one_image_chunks", "whole_batch"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,13 +37,14 @@ def one_numba_thread():
 
 @contextmanager
 def gemm_layout(name):
-    """Force one of the two GEMM layouts of functional/conv.py (see its FOLD_FROM)."""
-    saved = conv_module.FOLD_FROM
-    conv_module.FOLD_FROM = 10 ** 9 if name == "per_image" else 0
+    """Force how functional/conv.py splits the batch (see its CHUNK_BYTES): one image per
+    chunk (the chunks' gradients are summed), or the whole batch at once (as on a GPU)."""
+    saved = conv_module.CHUNK_BYTES
+    conv_module.CHUNK_BYTES = 1 if name == "one_image_chunks" else 10 ** 12
     try:
         yield
     finally:
-        conv_module.FOLD_FROM = saved
+        conv_module.CHUNK_BYTES = saved
 
 
 # ----- independent references ----------------------------------------------------------------

@@ -4,16 +4,26 @@ conv2d, with ``cols = im2col(x)`` of shape (N, C_in*kh*kw, OH*OW) and
 ``W2 = weight.reshape(C_out, C_in/G*kh*kw)`` (per group G: a block of rows of both)::
 
     forward      out[n]  = W2 @ cols[n] + bias               (N, C_out, OH*OW)
-    backward     grad_W  = sum_n grad_out[n] @ cols[n]^T      (the cols saved by forward)
+    backward     grad_W  = sum_n grad_out[n] @ cols[n]^T      (cols recomputed from x)
                  grad_x  = col2im(W2^T @ grad_out[n])         (col2im is im2col's adjoint)
                  grad_b  = grad_out summed over n, oh, ow
 
 conv_transpose2d is the adjoint (the transpose) of conv2d: its forward is conv2d's
 ``grad_x`` formula and the gradient wrt its input is conv2d's forward. The loops that move
 data (im2col, col2im) are kernels chosen by ``kernels.backend.for_array`` (NumPy, Numba or
-CUDA); every matrix product goes to BLAS through ``matmul``, in one of two layouts (see
-"the GEMMs" below). Argument checks and output sizes live in ``conv_checks.py``.
+CUDA); every matrix product goes to BLAS through ``matmul``. Argument checks and output
+sizes live in ``conv_checks.py``.
+
+The batch is processed in chunks (``batch_chunks``): the column matrix of a whole batch is
+9x the input for a 3x3 kernel (75 MB for a ResNet-20 layer at batch 128), and writing and
+re-reading that from main memory cost more than the GEMMs. A chunk's columns (about
+``CHUNK_BYTES``) stay in the CPU's cache from im2col to the GEMM that reads them. The
+backward recomputes each chunk's columns from the saved input instead of keeping the
+forward's: a cheap copy in cache instead of a batch-sized array held in memory. On the GPU
+the whole batch is one chunk (its memory is large and every call costs a launch).
 """
+import numpy as np
+
 from kernels.backend import for_array, get_array_module
 
 from ..autograd.function import Function
@@ -21,26 +31,21 @@ from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
+CHUNK_BYTES = 3 << 19  # 1.5 MiB of columns per chunk: measured best on 2 cores with 2 MB of L2 each
+
+
+def batch_chunks(xp, n, bytes_per_image):
+    """Slices of ``range(n)`` whose column matrices take about CHUNK_BYTES (one slice on a GPU)."""
+    if xp is not np:
+        return [slice(0, n)]
+    step = max(1, int(CHUNK_BYTES // max(1, bytes_per_image)))
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
 
 # ----- the GEMMs ------------------------------------------------------------------------------
-# Groups are a batch axis of ``matmul``: a (G*P, Q) matrix is viewed as G blocks (G, P, Q).
-# The images of the batch are handled in one of two layouts (``use_folded_layout``):
-#  * per image: cols (N, K, L) as im2col returns it; ``matmul`` broadcasts the weight over n,
-#    so BLAS runs N*G products of (P x K) @ (K x L), and nothing is copied;
-#  * folded: cols copied once to (K, N*L), the batch beside the pixels, so each product is
-#    ONE GEMM per group, and grad_weight contracts over all N*L columns at once.
-# Small weights (first layers, depthwise) make memory-bound products: the per-image layout
-# saves the copies. Large weights make compute-bound products: one big GEMM keeps BLAS near
-# its peak and synchronises its threads once instead of N times (measured on 2 cores, this
-# matters most on a busy machine, where N multi-threaded calls can be 5x slower).
-
-FOLD_FROM = 4096  # fold the batch when a group's weight matrix has at least this many entries
-
-
-def use_folded_layout(weight, groups):
-    """True for the folded layout: weight (C_out, C_in/G, kh, kw) has >= FOLD_FROM entries per group."""
-    return weight.size // groups >= FOLD_FROM
-
+# Groups are a batch axis of ``matmul``: a (G*P, Q) matrix is viewed as G blocks (G, P, Q), and
+# the images of a chunk broadcast against them, so BLAS runs one (P x K) @ (K x L) product per
+# image and group, reading the columns where im2col wrote them and writing the output in place.
 
 def _blocks(matrix, groups, transpose=False):
     """(G*P, Q) -> (G, P, Q), or its per-block transpose (G, Q, P): views, no copy."""
@@ -48,53 +53,28 @@ def _blocks(matrix, groups, transpose=False):
     return blocks.transpose(0, 2, 1) if transpose else blocks
 
 
-def per_image_matmul(weight_2d, data, groups, transpose=False):
+def per_image_matmul(weight_2d, data, groups, transpose=False, out=None):
     """out[n] = W @ data[n] per group, W = weight_2d or its transpose (per block).
 
-    weight_2d (G*P, Q); data (N, G*Q, L) (or (N, G*P, L) with ``transpose``) -> (N, G*P', L).
+    weight_2d (G*P, Q); data (N, G*Q, L) (or (N, G*P, L) with ``transpose``) -> (N, G*P', L),
+    written into ``out`` when given (a C-contiguous array of that shape).
     """
     xp = get_array_module(data)
     n, rows, length = data.shape
-    out = xp.matmul(_blocks(weight_2d, groups, transpose),
-                    data.reshape(n, groups, rows // groups, length))
-    return out.reshape(n, -1, length)
+    blocks = _blocks(weight_2d, groups, transpose)
+    out4 = None if out is None else out.reshape(n, groups, blocks.shape[1], length)
+    result = xp.matmul(blocks, data.reshape(n, groups, rows // groups, length), out=out4)
+    return result.reshape(n, -1, length)
 
 
 def per_image_outer_sum(left, right, groups):
-    """sum_n left[n] @ right[n]^T per group: (N, G*P, L), (N, G*Q, L) -> (G*P, Q).
-
-    One GEMM per image, accumulated (BLAS reads right[n]^T as a transposed view).
-    """
+    """sum_n left[n] @ right[n]^T per group: (N, G*P, L), (N, G*Q, L) -> (G*P, Q)."""
     xp = get_array_module(left)
     n = left.shape[0]
     left_g = left.reshape(n, groups, left.shape[1] // groups, -1)
     right_t = right.reshape(n, groups, right.shape[1] // groups, -1).transpose(0, 1, 3, 2)
-    total = xp.matmul(left_g[0], right_t[0])
-    step = xp.empty_like(total)
-    for image in range(1, n):
-        xp.matmul(left_g[image], right_t[image], out=step)
-        total += step
+    total = xp.matmul(left_g, right_t).sum(axis=0)  # (G, P, Q)
     return total.reshape(-1, total.shape[2])
-
-
-def fold_batch(array):
-    """(N, R, L) -> (R, N*L), C-contiguous: out[r, n*L + l] = array[n, r, l]."""
-    xp = get_array_module(array)
-    n, rows, length = array.shape
-    return xp.ascontiguousarray(array.transpose(1, 0, 2)).reshape(rows, n * length)
-
-
-def unfold_batch(array, n):
-    """(R, N*L) -> (N, R, L), C-contiguous: the inverse of ``fold_batch``."""
-    xp = get_array_module(array)
-    return xp.ascontiguousarray(array.reshape(array.shape[0], n, -1).transpose(1, 0, 2))
-
-
-def folded_matmul(a, b, groups, transpose_a=False, transpose_b=False):
-    """Per group: op(a_g) @ op(b_g) for (G*rows, cols) matrices; returns (G*rows', cols')."""
-    xp = get_array_module(a)
-    out = xp.matmul(_blocks(a, groups, transpose_a), _blocks(b, groups, transpose_b))
-    return out.reshape(-1, out.shape[2])
 
 
 def _add_bias(out, bias, channel_axis):
@@ -123,50 +103,39 @@ class Conv2d(Function):
         x4 = x.reshape((1,) + x.shape) if geo.unbatched else x
         if geo.extra_h or geo.extra_w:  # asymmetric "same": the extra zeros go bottom/right
             x4 = _pad_bottom_right(x4, geo.extra_h, geo.extra_w)
-        n = x4.shape[0]
-        if geo.pointwise:  # 1x1 kernel, stride 1, no padding: the columns are the pixels
-            cols = x4.reshape(n, x4.shape[1], -1)
-        else:
-            cols = for_array(x4).im2col(x4, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
-        weight_2d = weight.reshape(weight.shape[0], -1)         # (C_out, C_in/G*kh*kw)
-        folded = use_folded_layout(weight, groups)
-        if folded:
-            cols = fold_batch(cols)                             # (C_in*kh*kw, N*L)
-            out = unfold_batch(_add_bias(folded_matmul(weight_2d, cols, groups), bias, 0), n)
-        else:                                                   # cols (N, C_in*kh*kw, L)
-            out = _add_bias(per_image_matmul(weight_2d, cols, groups), bias, 1)
-        ctx.geo, ctx.groups, ctx.padded_shape, ctx.folded = geo, groups, x4.shape, folded
-        ctx.save_for_backward(weight, cols if ctx.needs_input_grad[1] else None)
+        xp = get_array_module(x4)
+        n, length = x4.shape[0], geo.out_h * geo.out_w
+        weight_2d = weight.reshape(weight.shape[0], -1)               # (C_out, C_in/G*kh*kw)
+        out = xp.empty((n, weight.shape[0], length), dtype=x4.dtype)
+        for part in batch_chunks(xp, n, x4.shape[1] * weight[0, 0].size * length * x4.itemsize):
+            per_image_matmul(weight_2d, _columns(x4[part], geo), groups, out=out[part])
+        _add_bias(out, bias, 1)
+        ctx.geo, ctx.groups = geo, groups
+        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
         out = out.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
         return out[0] if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, cols = ctx.saved_tensors
+        weight, x4 = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
-        n = ctx.padded_shape[0]
-        grad = grad_out.reshape(n, weight.shape[0], geo.out_h * geo.out_w)  # (N, C_out, L)
+        xp = get_array_module(grad_out)
+        n = grad_out.size // (weight.shape[0] * geo.out_h * geo.out_w)
+        grad = xp.ascontiguousarray(grad_out).reshape(n, weight.shape[0], -1)  # (N, C_out, L)
         weight_2d = weight.reshape(weight.shape[0], -1)
         need_x, need_w, need_b = ctx.needs_input_grad
-        grad_x = grad_w = grad_b = grad_cols = None
-        if ctx.folded:                                                   # cols (C_in*kh*kw, N*L)
-            grad_rows = fold_batch(grad)                                 # (C_out, N*L)
-            if need_x:
-                grad_cols_rows = folded_matmul(weight_2d, grad_rows, groups, transpose_a=True)
-                grad_cols = unfold_batch(grad_cols_rows, n)
-            if need_w:
-                grad_w = folded_matmul(grad_rows, cols, groups, transpose_b=True)
-        else:                                                            # cols (N, C_in*kh*kw, L)
-            if need_x:
-                grad_cols = per_image_matmul(weight_2d, grad, groups, transpose=True)
-            if need_w:
-                grad_w = per_image_outer_sum(grad, cols, groups)
-        if need_x:                                                       # grad_cols (N, C_in*kh*kw, L)
-            if geo.pointwise:
-                grad_x = grad_cols.reshape(ctx.padded_shape)
-            else:
-                grad_x = for_array(grad_cols).col2im(grad_cols, ctx.padded_shape, geo.kernel_size,
-                                                     geo.stride, geo.padding, geo.dilation)
+        padded_shape = (n, geo.input_shape[-3], geo.in_h + geo.extra_h, geo.in_w + geo.extra_w)
+        grad_x = xp.empty(padded_shape, dtype=grad.dtype) if need_x else None
+        grad_w = grad_b = None
+        cols_bytes = weight_2d.shape[1] * groups * grad.shape[2] * grad.itemsize
+        for part in batch_chunks(xp, n, cols_bytes if need_x or need_w else 0):
+            if need_w:                                   # the chunk's columns, recomputed
+                grad_w_part = per_image_outer_sum(grad[part], _columns(x4[part], geo), groups)
+                grad_w = grad_w_part if grad_w is None else grad_w + grad_w_part
+            if need_x:                                   # grad_cols (chunk, C_in*kh*kw, L)
+                grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True)
+                grad_x[part] = _columns_adjoint(grad_cols, grad_x[part].shape, geo)
+        if need_x:
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
             grad_x = grad_x.reshape(geo.input_shape)
         if need_w:
@@ -174,6 +143,21 @@ class Conv2d(Function):
         if need_b:
             grad_b = grad.sum(axis=(0, 2))
         return grad_x, grad_w, grad_b
+
+
+def _columns(x4, geo):
+    """im2col of a (padded) chunk (n, C, H, W) -> (n, C*kh*kw, OH*OW); a 1x1 kernel needs no copy."""
+    if geo.pointwise:  # 1x1 kernel, stride 1, no padding: the columns are the pixels
+        return x4.reshape(x4.shape[0], x4.shape[1], -1)
+    return for_array(x4).im2col(x4, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
+
+
+def _columns_adjoint(cols, shape, geo):
+    """col2im of a chunk's columns back to ``shape`` (n, C, H, W): the adjoint of ``_columns``."""
+    if geo.pointwise:
+        return cols.reshape(shape)
+    return for_array(cols).col2im(cols, shape, geo.kernel_size, geo.stride, geo.padding,
+                                  geo.dilation)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -215,22 +199,18 @@ class ConvTranspose2d(Function):
         geo = conv_transpose2d_geometry(x, weight, bias, stride, padding, output_padding,
                                         groups, dilation)
         x4 = x.reshape((1,) + x.shape) if geo.unbatched else x
+        xp = get_array_module(x4)
         n = x4.shape[0]
-        x3 = x4.reshape(n, x4.shape[1], -1)                               # (N, C_in, H*W)
+        x3 = xp.ascontiguousarray(x4).reshape(n, x4.shape[1], -1)        # (N, C_in, H*W)
         weight_2d = weight.reshape(weight.shape[0], -1)                   # (C_in, C_out/G*kh*kw)
-        folded = use_folded_layout(weight, groups)
-        if folded:
-            x3 = fold_batch(x3)                                           # (C_in, N*H*W)
-            cols = unfold_batch(folded_matmul(weight_2d, x3, groups, transpose_a=True), n)
-        else:
-            cols = per_image_matmul(weight_2d, x3, groups, transpose=True)
-        out = for_array(cols).col2im(cols, (n, geo.c_out) + geo.col_hw, geo.kernel_size,
-                                     geo.stride, geo.col_padding, geo.dilation)
-        del cols                                                          # (N, C_out*kh*kw, H*W)
-        if geo.uses_canvas:  # output_padding >= stride: crop/extend the uncropped canvas
-            out = _from_canvas(out, geo)
-        out = _add_bias(out, bias, 1)
-        ctx.geo, ctx.groups, ctx.folded = geo, groups, folded
+        canvas = xp.empty((n, geo.c_out) + geo.col_hw, dtype=x3.dtype)
+        for part in batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize):
+            cols = per_image_matmul(weight_2d, x3[part], groups, transpose=True)
+            canvas[part] = for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size,
+                                                  geo.stride, geo.col_padding, geo.dilation)
+        # output_padding >= stride: the output is a crop/extension of the canvas
+        out = _add_bias(_from_canvas(canvas, geo) if geo.uses_canvas else canvas, bias, 1)
+        ctx.geo, ctx.groups = geo, groups
         ctx.save_for_backward(weight, x3 if ctx.needs_input_grad[1] else None)
         return out[0] if geo.unbatched else out
 
@@ -239,28 +219,28 @@ class ConvTranspose2d(Function):
         weight, x3 = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
         grad_y = grad_out.reshape((1,) + grad_out.shape) if geo.unbatched else grad_out
+        xp = get_array_module(grad_y)
         n = grad_y.shape[0]
+        need_x, need_w, need_b = ctx.needs_input_grad
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+        if need_x or need_w:
             if geo.uses_canvas:
                 grad_y = _to_canvas(grad_y, geo)
-            cols = for_array(grad_y).im2col(grad_y, geo.kernel_size, geo.stride,
-                                            geo.col_padding, geo.dilation)   # (N, C_out*kh*kw, H*W)
             weight_2d = weight.reshape(weight.shape[0], -1)
-            if ctx.folded:                                                   # x3 is (C_in, N*H*W)
-                cols = fold_batch(cols)                                      # (C_out*kh*kw, N*H*W)
-                if ctx.needs_input_grad[0]:
-                    grad_x = unfold_batch(folded_matmul(weight_2d, cols, groups), n)
-                if ctx.needs_input_grad[1]:
-                    grad_w = folded_matmul(x3, cols, groups, transpose_b=True)
-            else:                                                            # x3 is (N, C_in, H*W)
-                if ctx.needs_input_grad[0]:
-                    grad_x = per_image_matmul(weight_2d, cols, groups)
-                if ctx.needs_input_grad[1]:
-                    grad_w = per_image_outer_sum(x3, cols, groups)
+            length = geo.input_shape[-1] * geo.input_shape[-2]
+            if need_x:
+                grad_x = xp.empty((n, weight.shape[0], length), dtype=grad_y.dtype)
+            for part in batch_chunks(xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize):
+                cols = for_array(grad_y).im2col(grad_y[part], geo.kernel_size, geo.stride,
+                                                geo.col_padding, geo.dilation)  # (n, C_out*kh*kw, H*W)
+                if need_x:
+                    per_image_matmul(weight_2d, cols, groups, out=grad_x[part])
+                if need_w:
+                    grad_w_part = per_image_outer_sum(x3[part], cols, groups)
+                    grad_w = grad_w_part if grad_w is None else grad_w + grad_w_part
             grad_x = None if grad_x is None else grad_x.reshape(geo.input_shape)
             grad_w = None if grad_w is None else grad_w.reshape(weight.shape)
-        if ctx.needs_input_grad[2]:
+        if need_b:
             grad_b = grad_out.sum(axis=(0, 2, 3) if grad_out.ndim == 4 else (1, 2))
         return grad_x, grad_w, grad_b
 
