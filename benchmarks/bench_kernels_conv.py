@@ -3,24 +3,26 @@
     python benchmarks/bench_kernels_conv.py [--dtype float32|float64] [--repeat 5] [--threads T]
 
 For each convolution shape the table gives the best-of-``repeat`` time in milliseconds of
-reference and Numba ``im2col`` and ``col2im``, and the Numba kernels' effective bandwidth
-(bytes of ``cols`` written or read plus bytes of ``x``, per second). When PyTorch is
-installed it adds, for context, PyTorch's CPU ``conv2d`` forward+backward and the same
-convolution done the minicnn way (im2col, three GEMMs through NumPy's BLAS, col2im).
-The first call of each Numba kernel (compile or cache load) is timed separately.
+reference and Numba ``im2col`` and ``col2im`` and the Numba speed-up, twice: on one chunk
+of the batch, the size ``conv2d`` hands the kernels (see ``CHUNK_BYTES`` in
+``minicnn/functional/conv.py``; the columns stay in cache), and on the whole batch at once
+(the columns go through main memory). The GB/s columns are the Numba kernels' effective
+bandwidth on the chunk (bytes of ``cols`` plus bytes of ``x``). The convolution itself, ours
+against PyTorch, is timed by ``bench_conv.py``. The first call of each Numba kernel (compile
+or cache load) is timed separately.
 """
 import argparse
 import os
 import sys
 import time
 
-import numba
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import kernels.cpu as compiled  # noqa: E402
 from kernels.reference import conv as reference  # noqa: E402
-from kernels.cpu import conv as compiled  # noqa: E402
+from minicnn.functional.conv import batch_chunks  # noqa: E402
 
 # (label, N, C_in, C_out, H=W, kernel, stride, padding, dilation)
 SHAPES = [
@@ -34,7 +36,8 @@ SHAPES = [
 
 
 def best_time(function, repeat):
-    """Smallest wall time of ``repeat`` calls, in milliseconds."""
+    """Smallest wall time of ``repeat`` calls (after one warm-up call), in milliseconds."""
+    function()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -43,41 +46,26 @@ def best_time(function, repeat):
     return 1e3 * min(times)
 
 
-def minicnn_style_conv(x, weight, grad_out, geometry):
-    """conv2d forward + backward through im2col, NumPy GEMMs and col2im (what the op does)."""
-    n, c_out = x.shape[0], weight.shape[0]
-    weight_2d = weight.reshape(c_out, -1)                  # (C_out, C*kh*kw)
-    cols = compiled.im2col(x, *geometry)                    # (N, K, L)
-    out = np.matmul(weight_2d, cols)                        # (N, C_out, L)
-    grad_2d = grad_out.reshape(n, c_out, -1)                # (N, C_out, L)
-    grad_weight = np.matmul(grad_2d, cols.transpose(0, 2, 1)).sum(axis=0)  # (C_out, K)
-    grad_cols = np.matmul(weight_2d.T, grad_2d)             # (N, K, L)
-    grad_x = compiled.col2im(grad_cols, x.shape, *geometry)
-    return out, grad_weight, grad_x
-
-
-def torch_conv(torch, x, weight, grad_out, stride, padding, dilation):
-    """PyTorch's CPU conv2d forward + backward (input and weight gradients)."""
-    x_t = torch.from_numpy(x).requires_grad_()
-    w_t = torch.from_numpy(weight).requires_grad_()
-    out = torch.nn.functional.conv2d(x_t, w_t, stride=stride, padding=padding, dilation=dilation)
-    out.backward(torch.from_numpy(grad_out))
-    return out, x_t.grad, w_t.grad
+def kernel_times(x, geometry, repeat):
+    """(ref im2col, numba im2col, ref col2im, numba col2im) in ms, and the MB each moves."""
+    cols = compiled.im2col(x, *geometry)
+    grad_cols = np.random.default_rng(1).standard_normal(cols.shape).astype(x.dtype)
+    times = (best_time(lambda: reference.im2col(x, *geometry), repeat),
+             best_time(lambda: compiled.im2col(x, *geometry), repeat),
+             best_time(lambda: reference.col2im(grad_cols, x.shape, *geometry), repeat),
+             best_time(lambda: compiled.col2im(grad_cols, x.shape, *geometry), repeat))
+    return times, (cols.nbytes + x.nbytes) / 1e6
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="threads for Numba and PyTorch (default: all cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for the Numba kernels (default 1, as minicnn runs them)")
     args = parser.parse_args()
     dtype = np.dtype(args.dtype)
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
+    compiled.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -86,35 +74,22 @@ def main():
                     (3, 3), (1, 1), (1, 1), (1, 1))
     print(f"first Numba im2col+col2im call ({args.dtype}, compile or cache load): "
           f"{time.perf_counter() - start:.2f} s")
-    numba.set_num_threads(args.threads)
-
-    header = (f"{'shape':26s} {'ref i2c':>8s} {'nb i2c':>8s} {'GB/s':>5s} "
-              f"{'ref c2i':>8s} {'nb c2i':>8s} {'GB/s':>5s}")
-    if torch is not None:
-        header += f" {'ours f+b':>9s} {'torch f+b':>9s} {'ratio':>5s}"
-    print(f"times in ms, best of {args.repeat}, {args.dtype}, {args.threads} threads "
-          f"on {os.cpu_count()} cores")
+    print(f"times in ms, best of {args.repeat}, {args.dtype}, Numba kernels on "
+          f"{compiled.get_num_threads()} thread(s); x = Numba speed-up over the reference\n")
+    header = (f"{'shape':26s} {'chunk':>5s} {'ref i2c':>8s} {'nb i2c':>7s} {'x':>5s} {'GB/s':>5s} "
+              f"{'ref c2i':>8s} {'nb c2i':>7s} {'x':>5s} {'GB/s':>5s} | whole batch: "
+              f"{'i2c x':>5s} {'c2i x':>5s}")
     print(header)
-    for label, n, c_in, c_out, size, k, s, p, d in SHAPES:
+    for label, n, c_in, _c_out, size, k, s, p, d in SHAPES:
         geometry = ((k, k), (s, s), (p, p), (d, d))
         x = rng.standard_normal((n, c_in, size, size)).astype(dtype)
-        cols = compiled.im2col(x, *geometry)
-        grad_cols = rng.standard_normal(cols.shape).astype(dtype)
-        moved = (cols.nbytes + x.nbytes) / 1e6  # MB through memory, in kB per ms = GB/s
-        ref_i2c = best_time(lambda: reference.im2col(x, *geometry), args.repeat)
-        nb_i2c = best_time(lambda: compiled.im2col(x, *geometry), args.repeat)
-        ref_c2i = best_time(lambda: reference.col2im(grad_cols, x.shape, *geometry), args.repeat)
-        nb_c2i = best_time(lambda: compiled.col2im(grad_cols, x.shape, *geometry), args.repeat)
-        row = (f"{label:26s} {ref_i2c:8.2f} {nb_i2c:8.2f} {moved / nb_i2c:5.1f} "
-               f"{ref_c2i:8.2f} {nb_c2i:8.2f} {moved / nb_c2i:5.1f}")
-        if torch is not None:
-            weight = rng.standard_normal((c_out, c_in, k, k)).astype(dtype)
-            out_size = (size + 2 * p - d * (k - 1) - 1) // s + 1
-            grad_out = rng.standard_normal((n, c_out, out_size, out_size)).astype(dtype)
-            ours = best_time(lambda: minicnn_style_conv(x, weight, grad_out, geometry), args.repeat)
-            theirs = best_time(lambda: torch_conv(torch, x, weight, grad_out, s, p, d), args.repeat)
-            row += f" {ours:9.2f} {theirs:9.2f} {ours / theirs:5.2f}"
-        print(row)
+        out_size = (size + 2 * p - d * (k - 1) - 1) // s + 1
+        chunk = batch_chunks(np, n, c_in * k * k * out_size ** 2 * dtype.itemsize)[0].stop
+        (ri, ni, rc, nc), moved = kernel_times(x[:chunk], geometry, args.repeat)
+        (wri, wni, wrc, wnc), _ = kernel_times(x, geometry, max(2, args.repeat // 2))
+        print(f"{label:26s} {chunk:5d} {ri:8.3f} {ni:7.3f} {ri / ni:5.1f} {moved / ni:5.1f} "
+              f"{rc:8.3f} {nc:7.3f} {rc / nc:5.1f} {moved / nc:5.1f} | {'':12s} "
+              f"{wri / wni:5.1f} {wrc / wnc:5.1f}")
 
 
 if __name__ == "__main__":
