@@ -68,13 +68,17 @@ def per_image_matmul(weight_2d, data, groups, transpose=False, out=None):
 
 
 def per_image_outer_sum(left, right, groups):
-    """sum_n left[n] @ right[n]^T per group: (N, G*P, L), (N, G*Q, L) -> (G*P, Q)."""
+    """sum_n left[n] @ right[n]^T per group: (N, G*P, L), (N, G*Q, L) -> (G*P, Q).
+
+    Computed as the transpose of sum_n right[n] @ left[n]^T: with the larger operand (the
+    columns) as BLAS's untransposed left factor this ran 1.3-2x faster (OpenBLAS, 1 thread).
+    """
     xp = get_array_module(left)
     n = left.shape[0]
-    left_g = left.reshape(n, groups, left.shape[1] // groups, -1)
-    right_t = right.reshape(n, groups, right.shape[1] // groups, -1).transpose(0, 1, 3, 2)
-    total = xp.matmul(left_g, right_t).sum(axis=0)  # (G, P, Q)
-    return total.reshape(-1, total.shape[2])
+    left_t = left.reshape(n, groups, left.shape[1] // groups, -1).transpose(0, 1, 3, 2)
+    right_g = right.reshape(n, groups, right.shape[1] // groups, -1)
+    total_t = xp.matmul(right_g, left_t).sum(axis=0)  # (G, Q, P)
+    return total_t.transpose(0, 2, 1).reshape(-1, total_t.shape[1])
 
 
 def _add_bias(out, bias, channel_axis):
