@@ -70,13 +70,26 @@ def blas_gflops(size=1024, dtype=np.float32):
     return gflops(2.0 * size ** 3, best_time(lambda: a @ b, repeat=10))
 
 
-def our_threads():
-    """Threads our kernels use: Numba's thread count (NumPy's BLAS uses the same cores)."""
+def blas_threads():
+    """Threads NumPy's BLAS runs its GEMMs on now (threadpoolctl), else the core count."""
     try:
-        import numba
-        return int(numba.get_num_threads())
+        from threadpoolctl import threadpool_info
+        counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        return max(counts) if counts else os.cpu_count() or 1
     except ImportError:
         return os.cpu_count() or 1
+
+
+def kernel_threads():
+    """Threads minicnn's Numba kernels run on (``kernels.cpu.get_num_threads()``, default 1)."""
+    from kernels import cpu
+    return cpu.get_num_threads()
+
+
+def threads_line(torch_threads):
+    """One line saying who runs on how many threads in this benchmark."""
+    return (f"threads: PyTorch {torch_threads}; minicnn: NumPy's BLAS {blas_threads()}, "
+            f"Numba kernels {kernel_threads()}")
 
 
 def torch_or_none(threads):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from _common import (ROOT, best_time, best_times, blas_gflops, blas_name, gflops, our_threads,
+from _common import (ROOT, best_time, best_times, blas_gflops, blas_name, gflops, blas_threads, threads_line,
                      print_table, torch_or_none)
 
 import minicnn as mc  # noqa: E402  (_common put the repository on sys.path)
@@ -125,9 +125,9 @@ def case_calls(case, torch, rng):
 
 
 def run_table(repeat, with_reference, passes):
-    threads = our_threads()
+    threads = blas_threads()  # PyTorch gets as many threads as our GEMMs have
     torch = torch_or_none(threads)
-    print(f"float32, {threads} threads (Numba; PyTorch set to the same), BLAS: {blas_name()}")
+    print(f"float32, {threads_line(threads)} (their default); BLAS: {blas_name()}")
     print(f"NumPy matmul 1024x1024 float32: {blas_gflops():.1f} GFLOP/s"
           + ("" if torch is None else f"; torch {torch.__version__}"))
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows every column)")

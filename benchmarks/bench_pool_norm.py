@@ -15,9 +15,10 @@ import argparse
 
 import numpy as np
 
-from _common import best_time, our_threads, print_table, torch_or_none
+from _common import best_time, kernel_threads, print_table, threads_line, torch_or_none
 
 import kernels  # noqa: E402  (_common put the repository on sys.path)
+import kernels.cpu  # noqa: E402
 import minicnn as mc  # noqa: E402
 import minicnn.functional as F  # noqa: E402
 
@@ -113,11 +114,11 @@ def main():
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--no-reference", action="store_true", help="skip the NumPy kernels")
     parser.add_argument("--threads", type=int, default=None,
-                        help="Numba (and PyTorch) threads; default: Numba's default")
+                        help="threads for minicnn's Numba kernels and for PyTorch "
+                             "(default: the kernels' default, one)")
     args = parser.parse_args()
     if args.threads:
-        import numba
-        numba.set_num_threads(args.threads)
+        kernels.cpu.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(SHAPE).astype(args.dtype)
@@ -126,9 +127,9 @@ def main():
     grad_full = rng.standard_normal(SHAPE).astype(args.dtype)
     running = (mc.zeros(SHAPE[1], dtype=args.dtype), mc.ones(SHAPE[1], dtype=args.dtype))
 
-    threads = our_threads()
+    threads = kernel_threads()
     torch = torch_or_none(threads)
-    print(f"x {SHAPE} {args.dtype}, {threads} threads (Numba and PyTorch); "
+    print(f"x {SHAPE} {args.dtype}, {threads_line(threads)}; "
           f"best of >= {args.repeat} calls, ms")
 
     def time_all(backend):

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from _common import blas_gflops, blas_name, our_threads, print_table
+from _common import blas_gflops, blas_name, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Threads for both frameworks (ours: BLAS, with the Numba kernels at their default of one

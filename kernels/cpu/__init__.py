@@ -1,7 +1,8 @@
 """Numba (@njit, cache=True) versions of the reference kernels, the CPU default.
 
 Each function names the reference function it matches; tests compare them. Every public
-kernel runs on ``get_num_threads()`` Numba threads (1 unless asked; see ``threads.py``).
+kernel runs on ``get_num_threads()`` Numba threads: 1 unless asked, and then its loops are
+the serial builds, which never start Numba's OpenMP pool (see ``threads.py``).
 """
 from . import conv, norm, pool
 from .threads import get_num_threads, set_num_threads, with_kernel_threads  # noqa: F401
