@@ -8,9 +8,9 @@ class ReLU(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0, as PyTorch)."""
     @staticmethod
     def forward(ctx, x):
-        positive = x > 0
-        ctx.save_for_backward(positive)
-        return x * positive
+        y = get_array_module(x).maximum(x, x.dtype.type(0))  # NaN stays NaN, as in PyTorch
+        ctx.save_for_backward(y > 0)                         # the mask x > 0 (1 byte each)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
