@@ -11,6 +11,7 @@ process's peak resident set during the timed steps) is not polluted by the other
 Run: ``python benchmarks/bench_train.py [--threads N]`` (PyTorch rows appear when torch is
 importable; both frameworks get the same thread count, default 1 as the minicnn command).
 """
+import contextlib
 import json
 import os
 import resource
@@ -21,8 +22,8 @@ import time
 from _common import blas_gflops, blas_name, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Threads for both frameworks (ours: BLAS, with the Numba kernels at their default of one
-# thread; PyTorch: set_num_threads). Default 1, as the minicnn command runs.
+# Threads for both frameworks (ours: minicnn.train.run.compute_threads; PyTorch:
+# set_num_threads). Default 1, as the minicnn command runs.
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 STEPS = {"lenet5": (64, (1, 28, 28), 30), "resnet20": (128, (3, 32, 32), 6)}
 EPOCH = {"batch_size": 16, "lr": 2e-3, "label_smoothing": 0.1}  # the main job's settings (minicnn train defaults)
@@ -39,11 +40,13 @@ def peak_rss_mb():
 
 # ----- workers: run inside a child process, print one JSON line ------------------------------
 
+@contextlib.contextmanager
 def _our_threads():
-    """Ours as a user gets it: the Numba kernels at their default (one thread), BLAS limited
-    to THREADS like PyTorch's pool (threadpoolctl)."""
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(limits=THREADS, user_api="blas")
+    """Ours on THREADS threads, as ``minicnn train --threads THREADS`` runs: the kernels and
+    the convolutions' batch chunks on THREADS threads, BLAS limited to THREADS (threadpoolctl)."""
+    from minicnn.train.run import compute_threads
+    with compute_threads(THREADS):
+        yield
 
 
 def minicnn_step(model_name, batch, shape, steps):

@@ -45,10 +45,10 @@ def _add_data_options(parser):
 
 def _add_thread_option(parser):
     parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="threads for the Numba kernels and for BLAS (default 1: on small "
-                             "machines two thread pools fighting over the cores were 4-8x "
-                             "slower, see minicnn.train.run.compute_threads); 0 keeps the "
-                             "libraries' own settings")
+                        help="threads for minicnn's kernels and convolutions and for BLAS "
+                             "(default 1; 2 speeds up a ResNet-20 step ~1.3x on 2 cores but "
+                             "slows small LeNet batches, see minicnn.train.run.compute_threads); "
+                             "0 keeps the libraries' own settings")
 
 
 def _train_parser(subparsers):
@@ -275,12 +275,14 @@ def cmd_info(args):
     print(f"numpy          {numpy.__version__}")
     try:
         import numba
-        from numba.core.config import CACHE_DIR, NUMBA_NUM_THREADS
-        print(f"numba          {numba.__version__} ({NUMBA_NUM_THREADS} threads)")
+        from numba.core.config import CACHE_DIR
+        print(f"numba          {numba.__version__}")
         print(f"numba cache    {CACHE_DIR or '__pycache__ folders beside the kernel sources (default)'}")
     except ImportError:
         print("numba          not installed (the compiled CPU kernels are unavailable)")
     print(f"cpu kernels    {get_backend()}  (MINICNN_BACKEND=reference for the NumPy reference)")
+    from kernels.cpu import get_num_threads
+    print(f"cpu threads    {get_num_threads()}  (MINICNN_NUM_THREADS, or --threads for train/eval)")
     print(f"cpu cores      {os.cpu_count()}")
     print(f"cupy           {_cupy_line()}")
     from .autograd.device import cuda_is_available

@@ -1,20 +1,11 @@
 """Numba (@njit, cache=True) versions of the reference kernels, the CPU default.
 
-Each function names the reference function it matches; tests compare them. Every public
-kernel runs on ``get_num_threads()`` Numba threads: 1 unless asked, and then its loops are
-the serial builds, which never start Numba's OpenMP pool (see ``threads.py``).
+Each function names the reference function it matches; tests compare them. The kernels
+run on ``get_num_threads()`` threads: one unless asked; with more, each splits its image
+planes or channels between the threads of a small pool (see ``threads.py``).
 """
-from . import conv, norm, pool
-from .threads import get_num_threads, set_num_threads, with_kernel_threads  # noqa: F401
-
-im2col = with_kernel_threads(conv.im2col)
-col2im = with_kernel_threads(conv.col2im)
-maxpool2d_forward = with_kernel_threads(pool.maxpool2d_forward)
-maxpool2d_backward = with_kernel_threads(pool.maxpool2d_backward)
-maxunpool2d = with_kernel_threads(pool.maxunpool2d)
-maxunpool2d_backward = with_kernel_threads(pool.maxunpool2d_backward)
-avgpool2d_forward = with_kernel_threads(pool.avgpool2d_forward)
-avgpool2d_backward = with_kernel_threads(pool.avgpool2d_backward)
-batchnorm_stats = with_kernel_threads(norm.batchnorm_stats)
-batchnorm_forward = with_kernel_threads(norm.batchnorm_forward)
-batchnorm_backward = with_kernel_threads(norm.batchnorm_backward)
+from .conv import col2im, im2col  # noqa: F401
+from .norm import batchnorm_backward, batchnorm_forward, batchnorm_stats  # noqa: F401
+from .pool import (avgpool2d_backward, avgpool2d_forward, maxpool2d_backward,  # noqa: F401
+                   maxpool2d_forward, maxunpool2d, maxunpool2d_backward)
+from .threads import get_num_threads, map_chunks, set_num_threads  # noqa: F401

@@ -12,22 +12,20 @@ memory bandwidth:
 * indices are computed as unsigned integers (``_u``): Numba then drops its test for
   negative (wrap-around) indices, which otherwise keeps LLVM from vectorising. This made
   both loops 3-7x faster than a version with signed indices and per-element padding tests;
-* planes are handed out in blocks of ``PLANES_PER_BLOCK``; a block owns its buffer and its
-  planes, so the parallel build (see ``threads.py``) has no write races and no atomics.
+* with more than one kernel thread the planes are split between the threads
+  (``threads.run_in_parts``); each part has its own buffer and writes its own rows, so
+  there are no write races and no atomics.
 
 The Python wrappers validate and normalise the arguments (shared with the reference), make
 the arrays C-contiguous, flatten them, allocate the result, and call the compiled loop.
 All integer arguments are Python ints, so each loop compiles once per dtype.
 """
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 from kernels.reference.conv import check_float_array, col2im_geometry, conv_geometry
 
-from .threads import threaded_loop
-
-PLANES_PER_BLOCK = 32
-
+from .threads import run_in_parts
 
 @njit(cache=True)
 def _u(value):
@@ -45,38 +43,36 @@ def _copy_into_padded(x_flat, plane_start, height, width, xpad, ph, pw, padded_w
             xpad[dst + _u(c)] = x_flat[src + _u(c)]
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _im2col_loop(x_flat, cols_flat, planes, height, width,
                  kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """x (planes = N*C, H, W) -> cols (N*C*kh*kw, OH*OW), both flattened, plane blocks in parallel.
+    """x (planes = N*C, H, W) -> cols (N*C*kh*kw, OH*OW), both flattened.
 
     cols[(p*kh + i)*kw + j, oh*OW + ow] = xpad_p[oh*sh + i*dh, ow*sw + j*dw]
     """
     padded_width = width + 2 * pw
     length = out_h * out_w
-    for block in prange((planes + PLANES_PER_BLOCK - 1) // PLANES_PER_BLOCK):
-        xpad = np.zeros((height + 2 * ph) * padded_width, dtype=x_flat.dtype)
-        for plane in range(block * PLANES_PER_BLOCK, min(planes, (block + 1) * PLANES_PER_BLOCK)):
-            _copy_into_padded(x_flat, plane * height * width, height, width,
-                              xpad, ph, pw, padded_width)
-            for i in range(kh):
-                for j in range(kw):
-                    row_start = ((plane * kh + i) * kw + j) * length
-                    for oh in range(out_h):
-                        dst = _u(row_start + oh * out_w)
-                        src = _u((oh * sh + i * dh) * padded_width + j * dw)
-                        if sw == 1:
-                            for ow in range(out_w):
-                                cols_flat[dst + _u(ow)] = xpad[src + _u(ow)]
-                        else:
-                            for ow in range(out_w):
-                                cols_flat[dst + _u(ow)] = xpad[src + _u(ow * sw)]
+    xpad = np.zeros((height + 2 * ph) * padded_width, dtype=x_flat.dtype)
+    for plane in range(planes):
+        _copy_into_padded(x_flat, plane * height * width, height, width, xpad, ph, pw, padded_width)
+        for i in range(kh):
+            for j in range(kw):
+                row_start = ((plane * kh + i) * kw + j) * length
+                for oh in range(out_h):
+                    dst = _u(row_start + oh * out_w)
+                    src = _u((oh * sh + i * dh) * padded_width + j * dw)
+                    if sw == 1:
+                        for ow in range(out_w):
+                            cols_flat[dst + _u(ow)] = xpad[src + _u(ow)]
+                    else:
+                        for ow in range(out_w):
+                            cols_flat[dst + _u(ow)] = xpad[src + _u(ow * sw)]
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _col2im_loop(cols_flat, x_flat, planes, height, width,
                  kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w):
-    """cols (N*C*kh*kw, OH*OW) -> x (N*C, H, W), both flattened, plane blocks in parallel.
+    """cols (N*C*kh*kw, OH*OW) -> x (N*C, H, W), both flattened.
 
     Per plane: xpad = 0; every tap (i, j) adds its cols row into the window it was read from,
     xpad[oh*sh + i*dh, ow*sw + j*dw] += cols[...]; then x = the interior of xpad.
@@ -84,27 +80,26 @@ def _col2im_loop(cols_flat, x_flat, planes, height, width,
     padded_width = width + 2 * pw
     padded_size = (height + 2 * ph) * padded_width
     length = out_h * out_w
-    for block in prange((planes + PLANES_PER_BLOCK - 1) // PLANES_PER_BLOCK):
-        xpad = np.empty(padded_size, dtype=x_flat.dtype)
-        for plane in range(block * PLANES_PER_BLOCK, min(planes, (block + 1) * PLANES_PER_BLOCK)):
-            xpad[:] = 0
-            for i in range(kh):
-                for j in range(kw):
-                    row_start = ((plane * kh + i) * kw + j) * length
-                    for oh in range(out_h):
-                        src = _u(row_start + oh * out_w)
-                        dst = _u((oh * sh + i * dh) * padded_width + j * dw)
-                        if sw == 1:
-                            for ow in range(out_w):
-                                xpad[dst + _u(ow)] += cols_flat[src + _u(ow)]
-                        else:
-                            for ow in range(out_w):
-                                xpad[dst + _u(ow * sw)] += cols_flat[src + _u(ow)]
-            for r in range(height):  # drop the padding: copy the interior out
-                src = _u((r + ph) * padded_width + pw)
-                dst = _u((plane * height + r) * width)
-                for c in range(width):
-                    x_flat[dst + _u(c)] = xpad[src + _u(c)]
+    xpad = np.empty(padded_size, dtype=x_flat.dtype)
+    for plane in range(planes):
+        xpad[:] = 0
+        for i in range(kh):
+            for j in range(kw):
+                row_start = ((plane * kh + i) * kw + j) * length
+                for oh in range(out_h):
+                    src = _u(row_start + oh * out_w)
+                    dst = _u((oh * sh + i * dh) * padded_width + j * dw)
+                    if sw == 1:
+                        for ow in range(out_w):
+                            xpad[dst + _u(ow)] += cols_flat[src + _u(ow)]
+                    else:
+                        for ow in range(out_w):
+                            xpad[dst + _u(ow * sw)] += cols_flat[src + _u(ow)]
+        for r in range(height):  # drop the padding: copy the interior out
+            src = _u((r + ph) * padded_width + pw)
+            dst = _u((plane * height + r) * width)
+            for c in range(width):
+                x_flat[dst + _u(c)] = xpad[src + _u(c)]
 
 
 def im2col(x, kernel_size, stride, padding, dilation):
@@ -115,8 +110,11 @@ def im2col(x, kernel_size, stride, padding, dilation):
     n, c, h, w = x.shape
     cols = np.empty((n, c * kh * kw, out_h * out_w), dtype=x.dtype)
     if cols.size:
-        _im2col_loop(np.ascontiguousarray(x).reshape(-1), cols.reshape(-1), n * c, h, w,
-                     kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        x_planes = np.ascontiguousarray(x).reshape(n * c, h * w)
+        cols_planes = cols.reshape(n * c, -1)  # the kh*kw rows of each plane, one after another
+        run_in_parts(n * c, lambda p: _im2col_loop(
+            x_planes[p].reshape(-1), cols_planes[p].reshape(-1), p.stop - p.start, h, w,
+            kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
     return cols
 
 
@@ -127,6 +125,9 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     n, c, h, w = (int(size) for size in input_shape)
     x = np.empty((n, c, h, w), dtype=cols.dtype)
     if x.size:
-        _col2im_loop(np.ascontiguousarray(cols).reshape(-1), x.reshape(-1), n * c, h, w,
-                     kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
+        cols_planes = np.ascontiguousarray(cols).reshape(n * c, -1)
+        x_planes = x.reshape(n * c, h * w)
+        run_in_parts(n * c, lambda p: _col2im_loop(
+            cols_planes[p].reshape(-1), x_planes[p].reshape(-1), p.stop - p.start, h, w,
+            kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
     return x

@@ -1,28 +1,29 @@
 """Batch-normalisation kernels compiled with Numba: the functions of kernels/reference/norm.py.
 
 ``x (N, C, L)``; channel ``c`` owns the ``M = N*L`` numbers ``x[:, c, :]``. The statistics
-and the backward run one channel per ``prange`` iteration: a channel's numbers are read
-twice in a row (two passes), and the second pass finds them still in cache. Sums are kept
+and the backward loop over the channels (split between the kernel threads, if more than
+one): a channel's numbers are read twice in a row (two passes), and the second pass finds
+them still in cache. Sums are kept
 in float64 for float32 inputs too. ``fastmath={"reassoc"}`` lets LLVM reorder those sums
 into SIMD lanes (the order of a sum is the only liberty taken; NaN/inf rules are kept).
 """
 import numpy as np
-from numba import prange
+from numba import njit
 
 from kernels.reference.norm import check_batchnorm_input
 from kernels.reference.pool import check_float_array, check_same_shape
 
-from .threads import threaded_loop
+from .threads import run_in_parts
 
 _SUM_FLAGS = {"reassoc"}
 
 
-@threaded_loop(fastmath=_SUM_FLAGS)
+@njit(cache=True, nogil=True, fastmath=_SUM_FLAGS)
 def _channel_stats(x, mean, var):
     """x (N, C, L) -> mean, var (C,) float64; two passes: mean, then squared deviations."""
     batch, channels, length = x.shape
     count = batch * length
-    for c in prange(channels):
+    for c in range(channels):
         total = 0.0
         for n in range(batch):
             for k in range(length):
@@ -37,11 +38,11 @@ def _channel_stats(x, mean, var):
         var[c] = squares / count
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _normalise_planes(x, mean, scale, bias, y):
     """y[n, c, :] = (x[n, c, :] - mean[c]) * scale[c] + bias[c], one (n, c) row at a time."""
     batch, channels, length = x.shape
-    for row in prange(batch * channels):
+    for row in range(batch * channels):
         n = row // channels
         c = row % channels
         channel_mean = mean[c]
@@ -51,7 +52,7 @@ def _normalise_planes(x, mean, scale, bias, y):
             y[n, c, k] = (x[n, c, k] - channel_mean) * channel_scale + channel_bias
 
 
-@threaded_loop(fastmath=_SUM_FLAGS)
+@njit(cache=True, nogil=True, fastmath=_SUM_FLAGS)
 def _backward_channels(grad_y, x, mean, invstd, weight, grad_x, grad_weight, grad_bias):
     """Pass 1: grad_bias = sum(gy), grad_weight = sum(gy * xhat).
     Pass 2: grad_x = weight*invstd * (gy - grad_bias/M - (x - mean)*invstd*grad_weight/M),
@@ -60,7 +61,7 @@ def _backward_channels(grad_y, x, mean, invstd, weight, grad_x, grad_weight, gra
     """
     batch, channels, length = x.shape
     count = batch * length
-    for c in prange(channels):
+    for c in range(channels):
         channel_mean = mean[c]
         sum_grad = 0.0
         sum_grad_centered = 0.0
@@ -91,7 +92,8 @@ def batchnorm_stats(x):
     channels = x.shape[1]
     mean = np.empty(channels, dtype=np.float64)
     var = np.empty(channels, dtype=np.float64)
-    _channel_stats(np.ascontiguousarray(x), mean, var)
+    x = np.ascontiguousarray(x)
+    run_in_parts(channels, lambda c: _channel_stats(x[:, c], mean[c], var[c]))
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
@@ -102,8 +104,8 @@ def batchnorm_forward(x, mean, invstd, weight, bias):
     # invstd * weight folded into one scale per channel (C,), in x's dtype.
     scale = (invstd.astype(np.float64) * weight).astype(x.dtype)
     y = np.empty(x.shape, dtype=x.dtype)
-    _normalise_planes(np.ascontiguousarray(x), mean.astype(x.dtype), scale,
-                      bias.astype(x.dtype), y)
+    x, mean, bias = np.ascontiguousarray(x), mean.astype(x.dtype), bias.astype(x.dtype)
+    run_in_parts(x.shape[0], lambda n: _normalise_planes(x[n], mean, scale, bias, y[n]))
     return y
 
 
@@ -117,7 +119,10 @@ def batchnorm_backward(grad_y, x, mean, invstd, weight):
     grad_x = np.empty(x.shape, dtype=x.dtype)
     grad_weight = np.empty(channels, dtype=np.float64)
     grad_bias = np.empty(channels, dtype=np.float64)
-    _backward_channels(np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(x),
-                       mean.astype(np.float64), invstd.astype(np.float64),
-                       weight.astype(np.float64), grad_x, grad_weight, grad_bias)
+    grad_y, x = np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(x)
+    mean, invstd = mean.astype(np.float64), invstd.astype(np.float64)
+    weight = weight.astype(np.float64)
+    run_in_parts(channels, lambda c: _backward_channels(
+        grad_y[:, c], x[:, c], mean[c], invstd[c], weight[c], grad_x[:, c], grad_weight[c],
+        grad_bias[c]))
     return grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype)

@@ -2,18 +2,18 @@
 
 Each public function checks its input with the reference's checks, views the batch as
 ``N*C`` independent planes ``(P, H, W)``, allocates the result and calls an ``@njit`` loop
-that runs the planes in parallel (``prange``); one plane is a few KB, so each thread works
-in its own cache. Inside a plane the loops are the textbook ones, written so that a window
+that runs over the planes; with more than one kernel thread the planes are split between
+them (``threads.run_in_parts``). One plane is a few KB, so each thread works in its own cache. Inside a plane the loops are the textbook ones, written so that a window
 visits only its in-bounds taps (no padded copy of the input is made).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_divisor_override,
                                     check_float_array, check_maxpool_backward_args,
                                     check_same_shape, pool_geometry)
 
-from .threads import threaded_loop
+from .threads import run_in_parts
 
 
 @njit(cache=True)
@@ -40,14 +40,14 @@ def _tap_ranges(out_size, size, kernel, stride, padding, dilation):
 # branches (a mispredicted branch per tap would cost more than the whole comparison):
 #   best is a number and value is not <= best  <=>  value > best, or value is the first NaN.
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _maxpool_forward_planes(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
     """x (P, H, W) -> out, indices (P, OH, OW); matches reference.maxpool2d_forward."""
     planes, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
     i_first, i_stop = _tap_ranges(out_h, height, kh, sh, ph, dh)
     j_first, j_stop = _tap_ranges(out_w, width, kw, sw, pw, dw)
-    for p in prange(planes):
+    for p in range(planes):
         for oh in range(out_h):
             h_start = oh * sh - ph
             for ow in range(out_w):
@@ -66,7 +66,7 @@ def _maxpool_forward_planes(x, out, indices, kh, kw, sh, sw, ph, pw, dh, dw):
                 indices[p, oh, ow] = best_index
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _maxpool_2x2_planes(x, out, indices):
     """The 2x2 stride-2 window without padding (most CNNs' pooling), taps written out.
 
@@ -75,7 +75,7 @@ def _maxpool_2x2_planes(x, out, indices):
     """
     planes, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
-    for p in prange(planes):
+    for p in range(planes):
         for oh in range(out_h):
             for ow in range(out_w):
                 top = 2 * oh
@@ -92,7 +92,7 @@ def _maxpool_2x2_planes(x, out, indices):
                 indices[p, oh, ow] = best_index
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _scatter_planes(values, indices, out, accumulate):
     """out (P, S) = 0, then out[p, indices[p, k]] += values[p, k] (accumulate) or = values[p, k].
 
@@ -101,7 +101,7 @@ def _scatter_planes(values, indices, out, accumulate):
     """
     planes, size = out.shape
     count = values.shape[1]
-    for p in prange(planes):
+    for p in range(planes):
         for s in range(size):
             out[p, s] = 0
         for k in range(count):
@@ -113,18 +113,23 @@ def _scatter_planes(values, indices, out, accumulate):
                     out[p, index] = values[p, k]
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _gather_planes(source, indices, out):
     """out[p, k] = source[p, indices[p, k]] (P, K); 0 for bad indices."""
     planes, size = source.shape
     count = indices.shape[1]
-    for p in prange(planes):
+    for p in range(planes):
         for k in range(count):
             index = indices[p, k]
             if 0 <= index < size:
                 out[p, k] = source[p, index]
             else:
                 out[p, k] = 0
+
+
+def _scatter_in_parts(values, indices, out, accumulate):
+    """_scatter_planes over the planes, split across the kernel threads."""
+    run_in_parts(out.shape[0], lambda p: _scatter_planes(values[p], indices[p], out[p], accumulate))
 
 
 def _as_planes(array, dtype=None):
@@ -145,11 +150,11 @@ def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
                  and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
                  and out_h == height // 2 and out_w == width // 2)   # ceil_mode may add one
     if plain_2x2:
-        _maxpool_2x2_planes(x_planes, out, indices)
+        run_in_parts(n * c, lambda p: _maxpool_2x2_planes(x_planes[p], out[p], indices[p]))
     else:
-        _maxpool_forward_planes(x_planes, out, indices, kernel_size[0], kernel_size[1],
-                                stride[0], stride[1], padding[0], padding[1],
-                                dilation[0], dilation[1])
+        run_in_parts(n * c, lambda p: _maxpool_forward_planes(
+            x_planes[p], out[p], indices[p], kernel_size[0], kernel_size[1],
+            stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]))
     return out.reshape(n, c, out_h, out_w), indices.reshape(n, c, out_h, out_w)
 
 
@@ -158,7 +163,7 @@ def maxpool2d_backward(grad_out, indices, input_shape):
     op = "maxpool2d_backward"
     n, c, height, width = check_maxpool_backward_args(op, grad_out, indices, input_shape)
     grad_x = np.empty((n * c, height * width), dtype=grad_out.dtype)
-    _scatter_planes(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
+    _scatter_in_parts(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
     return grad_x.reshape(n, c, height, width)
 
 
@@ -169,7 +174,7 @@ def maxunpool2d(x, indices, output_size):
     n, c = x.shape[:2]
     out_h, out_w = int(output_size[0]), int(output_size[1])
     out = np.empty((n * c, out_h * out_w), dtype=x.dtype)
-    _scatter_planes(_as_planes(x), _as_planes(indices, np.int64), out, False)
+    _scatter_in_parts(_as_planes(x), _as_planes(indices, np.int64), out, False)
     return out.reshape(n, c, out_h, out_w)
 
 
@@ -182,7 +187,8 @@ def maxunpool2d_backward(grad_out, indices):
                          f"{grad_out.shape[:2]}, got {indices.shape}")
     index_planes = _as_planes(indices, np.int64)
     grad_x = np.empty(index_planes.shape, dtype=grad_out.dtype)
-    _gather_planes(_as_planes(grad_out), index_planes, grad_x)
+    source = _as_planes(grad_out)
+    run_in_parts(grad_x.shape[0], lambda p: _gather_planes(source[p], index_planes[p], grad_x[p]))
     return grad_x.reshape(indices.shape)
 
 
@@ -211,13 +217,13 @@ def _output_ranges(out_size, size, kernel, stride, padding):
     return first, stop
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _avgpool_forward_planes(x, divisor, out, kh, kw, sh, sw, ph, pw):
     """x (P, H, W), divisor (OH, OW) -> out (P, OH, OW) window sums / divisor."""
     planes, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
     ow_first, ow_stop = _output_ranges(out_w, width, kw, sw, pw)
-    for p in prange(planes):
+    for p in range(planes):
         total = np.empty(out_w)                      # one row of sums, float64
         for oh in range(out_h):
             total[:] = 0.0
@@ -232,13 +238,13 @@ def _avgpool_forward_planes(x, divisor, out, kh, kw, sh, sw, ph, pw):
                 out[p, oh, ow] = total[ow] / divisor[oh, ow]
 
 
-@threaded_loop()
+@njit(cache=True, nogil=True)
 def _avgpool_backward_planes(grad_out, divisor, grad_x, kh, kw, sh, sw, ph, pw):
     """grad_out (P, OH, OW) -> grad_x (P, H, W): each window's pixels += grad / divisor."""
     planes, height, width = grad_x.shape
     out_h, out_w = grad_out.shape[1], grad_out.shape[2]
     ow_first, ow_stop = _output_ranges(out_w, width, kw, sw, pw)
-    for p in prange(planes):
+    for p in range(planes):
         share = np.empty(out_w, dtype=grad_x.dtype)  # one row of grad / divisor
         grad_x[p] = 0
         for oh in range(out_h):
@@ -264,9 +270,10 @@ def avgpool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
     divisor = avgpool_divisor(x.shape, kernel_size, stride, padding, (out_h, out_w),
                               count_include_pad, divisor_override).astype(x.dtype)
     out = np.empty((n * c, out_h, out_w), dtype=x.dtype)
-    _avgpool_forward_planes(np.ascontiguousarray(x).reshape(n * c, height, width), divisor, out,
-                            kernel_size[0], kernel_size[1], stride[0], stride[1],
-                            padding[0], padding[1])
+    x_planes = np.ascontiguousarray(x).reshape(n * c, height, width)
+    run_in_parts(n * c, lambda p: _avgpool_forward_planes(
+        x_planes[p], divisor, out[p], kernel_size[0], kernel_size[1], stride[0], stride[1],
+        padding[0], padding[1]))
     return out.reshape(n, c, out_h, out_w)
 
 
@@ -282,7 +289,8 @@ def avgpool2d_backward(grad_out, input_shape, kernel_size, stride, padding, ceil
     divisor = avgpool_divisor(input_shape, kernel_size, stride, padding, (out_h, out_w),
                               count_include_pad, divisor_override).astype(grad_out.dtype)
     grad_x = np.empty((n * c, height, width), dtype=grad_out.dtype)
-    _avgpool_backward_planes(np.ascontiguousarray(grad_out).reshape(n * c, out_h, out_w),
-                             divisor, grad_x, kernel_size[0], kernel_size[1],
-                             stride[0], stride[1], padding[0], padding[1])
+    grad_planes = np.ascontiguousarray(grad_out).reshape(n * c, out_h, out_w)
+    run_in_parts(n * c, lambda p: _avgpool_backward_planes(
+        grad_planes[p], divisor, grad_x[p], kernel_size[0], kernel_size[1],
+        stride[0], stride[1], padding[0], padding[1]))
     return grad_x.reshape(n, c, height, width)

