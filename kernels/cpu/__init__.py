@@ -1,8 +1,8 @@
 """Numba (@njit, cache=True) versions of the reference kernels, the CPU default.
 
-Each function names the reference function it matches; tests compare them. The kernels
-run on ``get_num_threads()`` threads: one unless asked; with more, each splits its image
-planes or channels between the threads of a small pool (see ``threads.py``).
+Each function names the reference function it matches; tests compare them. The loops are
+serial and release the GIL; ``conv2d`` runs its batch chunks on ``get_num_threads()``
+threads through ``map_chunks`` (see ``threads.py``).
 """
 from .conv import col2im, im2col  # noqa: F401
 from .norm import batchnorm_backward, batchnorm_forward, batchnorm_stats  # noqa: F401

@@ -12,9 +12,9 @@ memory bandwidth:
 * indices are computed as unsigned integers (``_u``): Numba then drops its test for
   negative (wrap-around) indices, which otherwise keeps LLVM from vectorising. This made
   both loops 3-7x faster than a version with signed indices and per-element padding tests;
-* with more than one kernel thread the planes are split between the threads
-  (``threads.run_in_parts``); each part has its own buffer and writes its own rows, so
-  there are no write races and no atomics.
+* the loops are serial and release the GIL (``nogil``): ``conv2d`` runs its batch chunks
+  on several threads when asked (``threads.map_chunks``), each calling these loops on its
+  own images.
 
 The Python wrappers validate and normalise the arguments (shared with the reference), make
 the arrays C-contiguous, flatten them, allocate the result, and call the compiled loop.
@@ -24,8 +24,6 @@ import numpy as np
 from numba import njit, uint64
 
 from kernels.reference.conv import check_float_array, col2im_geometry, conv_geometry
-
-from .threads import run_in_parts
 
 @njit(cache=True)
 def _u(value):
@@ -110,11 +108,8 @@ def im2col(x, kernel_size, stride, padding, dilation):
     n, c, h, w = x.shape
     cols = np.empty((n, c * kh * kw, out_h * out_w), dtype=x.dtype)
     if cols.size:
-        x_planes = np.ascontiguousarray(x).reshape(n * c, h * w)
-        cols_planes = cols.reshape(n * c, -1)  # the kh*kw rows of each plane, one after another
-        run_in_parts(n * c, lambda p: _im2col_loop(
-            x_planes[p].reshape(-1), cols_planes[p].reshape(-1), p.stop - p.start, h, w,
-            kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
+        _im2col_loop(np.ascontiguousarray(x).reshape(-1), cols.reshape(-1), n * c, h, w,
+                     kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return cols
 
 
@@ -125,9 +120,6 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     n, c, h, w = (int(size) for size in input_shape)
     x = np.empty((n, c, h, w), dtype=cols.dtype)
     if x.size:
-        cols_planes = np.ascontiguousarray(cols).reshape(n * c, -1)
-        x_planes = x.reshape(n * c, h * w)
-        run_in_parts(n * c, lambda p: _col2im_loop(
-            cols_planes[p].reshape(-1), x_planes[p].reshape(-1), p.stop - p.start, h, w,
-            kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
+        _col2im_loop(np.ascontiguousarray(cols).reshape(-1), x.reshape(-1), n * c, h, w,
+                     kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return x

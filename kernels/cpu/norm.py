@@ -1,9 +1,8 @@
 """Batch-normalisation kernels compiled with Numba: the functions of kernels/reference/norm.py.
 
 ``x (N, C, L)``; channel ``c`` owns the ``M = N*L`` numbers ``x[:, c, :]``. The statistics
-and the backward loop over the channels (split between the kernel threads, if more than
-one): a channel's numbers are read twice in a row (two passes), and the second pass finds
-them still in cache. Sums are kept
+and the backward loop over the channels: a channel's numbers are read twice in a row (two
+passes), and the second pass finds them still in cache. Sums are kept
 in float64 for float32 inputs too. ``fastmath={"reassoc"}`` lets LLVM reorder those sums
 into SIMD lanes (the order of a sum is the only liberty taken; NaN/inf rules are kept).
 """
@@ -12,8 +11,6 @@ from numba import njit
 
 from kernels.reference.norm import check_batchnorm_input
 from kernels.reference.pool import check_float_array, check_same_shape
-
-from .threads import run_in_parts
 
 _SUM_FLAGS = {"reassoc"}
 
@@ -92,8 +89,7 @@ def batchnorm_stats(x):
     channels = x.shape[1]
     mean = np.empty(channels, dtype=np.float64)
     var = np.empty(channels, dtype=np.float64)
-    x = np.ascontiguousarray(x)
-    run_in_parts(channels, lambda c: _channel_stats(x[:, c], mean[c], var[c]))
+    _channel_stats(np.ascontiguousarray(x), mean, var)
     return mean.astype(x.dtype), var.astype(x.dtype)
 
 
@@ -104,8 +100,8 @@ def batchnorm_forward(x, mean, invstd, weight, bias):
     # invstd * weight folded into one scale per channel (C,), in x's dtype.
     scale = (invstd.astype(np.float64) * weight).astype(x.dtype)
     y = np.empty(x.shape, dtype=x.dtype)
-    x, mean, bias = np.ascontiguousarray(x), mean.astype(x.dtype), bias.astype(x.dtype)
-    run_in_parts(x.shape[0], lambda n: _normalise_planes(x[n], mean, scale, bias, y[n]))
+    _normalise_planes(np.ascontiguousarray(x), mean.astype(x.dtype), scale,
+                      bias.astype(x.dtype), y)
     return y
 
 
@@ -119,10 +115,7 @@ def batchnorm_backward(grad_y, x, mean, invstd, weight):
     grad_x = np.empty(x.shape, dtype=x.dtype)
     grad_weight = np.empty(channels, dtype=np.float64)
     grad_bias = np.empty(channels, dtype=np.float64)
-    grad_y, x = np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(x)
-    mean, invstd = mean.astype(np.float64), invstd.astype(np.float64)
-    weight = weight.astype(np.float64)
-    run_in_parts(channels, lambda c: _backward_channels(
-        grad_y[:, c], x[:, c], mean[c], invstd[c], weight[c], grad_x[:, c], grad_weight[c],
-        grad_bias[c]))
+    _backward_channels(np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(x),
+                       mean.astype(np.float64), invstd.astype(np.float64),
+                       weight.astype(np.float64), grad_x, grad_weight, grad_bias)
     return grad_x, grad_weight.astype(x.dtype), grad_bias.astype(x.dtype)

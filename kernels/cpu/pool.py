@@ -2,8 +2,7 @@
 
 Each public function checks its input with the reference's checks, views the batch as
 ``N*C`` independent planes ``(P, H, W)``, allocates the result and calls an ``@njit`` loop
-that runs over the planes; with more than one kernel thread the planes are split between
-them (``threads.run_in_parts``). One plane is a few KB, so each thread works in its own cache. Inside a plane the loops are the textbook ones, written so that a window
+that runs over the planes (one plane is a few KB: it stays in cache while it is worked on). Inside a plane the loops are the textbook ones, written so that a window
 visits only its in-bounds taps (no padded copy of the input is made).
 """
 import numpy as np
@@ -12,8 +11,6 @@ from numba import njit
 from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_divisor_override,
                                     check_float_array, check_maxpool_backward_args,
                                     check_same_shape, pool_geometry)
-
-from .threads import run_in_parts
 
 
 @njit(cache=True)
@@ -127,11 +124,6 @@ def _gather_planes(source, indices, out):
                 out[p, k] = 0
 
 
-def _scatter_in_parts(values, indices, out, accumulate):
-    """_scatter_planes over the planes, split across the kernel threads."""
-    run_in_parts(out.shape[0], lambda p: _scatter_planes(values[p], indices[p], out[p], accumulate))
-
-
 def _as_planes(array, dtype=None):
     """(N, C, H, W) -> C-contiguous (N*C, H*W) view or copy."""
     return as_plane_rows(np.ascontiguousarray(array, dtype=dtype))
@@ -150,11 +142,11 @@ def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
                  and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
                  and out_h == height // 2 and out_w == width // 2)   # ceil_mode may add one
     if plain_2x2:
-        run_in_parts(n * c, lambda p: _maxpool_2x2_planes(x_planes[p], out[p], indices[p]))
+        _maxpool_2x2_planes(x_planes, out, indices)
     else:
-        run_in_parts(n * c, lambda p: _maxpool_forward_planes(
-            x_planes[p], out[p], indices[p], kernel_size[0], kernel_size[1],
-            stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]))
+        _maxpool_forward_planes(x_planes, out, indices, kernel_size[0], kernel_size[1],
+                                stride[0], stride[1], padding[0], padding[1],
+                                dilation[0], dilation[1])
     return out.reshape(n, c, out_h, out_w), indices.reshape(n, c, out_h, out_w)
 
 
@@ -163,7 +155,7 @@ def maxpool2d_backward(grad_out, indices, input_shape):
     op = "maxpool2d_backward"
     n, c, height, width = check_maxpool_backward_args(op, grad_out, indices, input_shape)
     grad_x = np.empty((n * c, height * width), dtype=grad_out.dtype)
-    _scatter_in_parts(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
+    _scatter_planes(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
     return grad_x.reshape(n, c, height, width)
 
 
@@ -174,7 +166,7 @@ def maxunpool2d(x, indices, output_size):
     n, c = x.shape[:2]
     out_h, out_w = int(output_size[0]), int(output_size[1])
     out = np.empty((n * c, out_h * out_w), dtype=x.dtype)
-    _scatter_in_parts(_as_planes(x), _as_planes(indices, np.int64), out, False)
+    _scatter_planes(_as_planes(x), _as_planes(indices, np.int64), out, False)
     return out.reshape(n, c, out_h, out_w)
 
 
@@ -187,8 +179,7 @@ def maxunpool2d_backward(grad_out, indices):
                          f"{grad_out.shape[:2]}, got {indices.shape}")
     index_planes = _as_planes(indices, np.int64)
     grad_x = np.empty(index_planes.shape, dtype=grad_out.dtype)
-    source = _as_planes(grad_out)
-    run_in_parts(grad_x.shape[0], lambda p: _gather_planes(source[p], index_planes[p], grad_x[p]))
+    _gather_planes(_as_planes(grad_out), index_planes, grad_x)
     return grad_x.reshape(indices.shape)
 
 
@@ -270,10 +261,9 @@ def avgpool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
     divisor = avgpool_divisor(x.shape, kernel_size, stride, padding, (out_h, out_w),
                               count_include_pad, divisor_override).astype(x.dtype)
     out = np.empty((n * c, out_h, out_w), dtype=x.dtype)
-    x_planes = np.ascontiguousarray(x).reshape(n * c, height, width)
-    run_in_parts(n * c, lambda p: _avgpool_forward_planes(
-        x_planes[p], divisor, out[p], kernel_size[0], kernel_size[1], stride[0], stride[1],
-        padding[0], padding[1]))
+    _avgpool_forward_planes(np.ascontiguousarray(x).reshape(n * c, height, width), divisor, out,
+                            kernel_size[0], kernel_size[1], stride[0], stride[1],
+                            padding[0], padding[1])
     return out.reshape(n, c, out_h, out_w)
 
 
@@ -289,8 +279,7 @@ def avgpool2d_backward(grad_out, input_shape, kernel_size, stride, padding, ceil
     divisor = avgpool_divisor(input_shape, kernel_size, stride, padding, (out_h, out_w),
                               count_include_pad, divisor_override).astype(grad_out.dtype)
     grad_x = np.empty((n * c, height, width), dtype=grad_out.dtype)
-    grad_planes = np.ascontiguousarray(grad_out).reshape(n * c, out_h, out_w)
-    run_in_parts(n * c, lambda p: _avgpool_backward_planes(
-        grad_planes[p], divisor, grad_x[p], kernel_size[0], kernel_size[1],
-        stride[0], stride[1], padding[0], padding[1]))
+    _avgpool_backward_planes(np.ascontiguousarray(grad_out).reshape(n * c, out_h, out_w),
+                             divisor, grad_x, kernel_size[0], kernel_size[1],
+                             stride[0], stride[1], padding[0], padding[1])
     return grad_x.reshape(n, c, height, width)

@@ -1,19 +1,20 @@
-"""How many threads minicnn's CPU work uses, and how it is split across them.
+"""How many threads minicnn's CPU work uses, and the pool that runs it.
 
-One thread unless asked (``MINICNN_NUM_THREADS`` or ``kernels.cpu.set_num_threads``). With
-more, the work is cut into independent parts (image planes, channels, chunks of the batch)
-and ``map_chunks`` runs the parts on a small pool of Python threads. The compiled loops are
-plain serial ``@njit(nogil=True)`` functions: they release the GIL, so the pool's threads
-run them side by side, and NumPy's matrix products release it too.
+One thread unless asked (``MINICNN_NUM_THREADS``, ``kernels.cpu.set_num_threads``, or the
+command's ``--threads``). With more, ``conv2d`` and ``conv_transpose2d`` hand their batch
+chunks to ``map_chunks``, which runs them on a small pool of Python threads: each chunk is
+an im2col/col2im (compiled ``@njit(nogil=True)``: they release the GIL) and a few NumPy
+matrix products (which release it too). While the pool runs, NumPy's BLAS is held to one
+thread (threadpoolctl, restored on return), so the pool's threads are all there are.
+Measured on 2 cores: a ResNet layer's convolution forward+backward 1.6-1.7x faster on two
+threads, a ResNet-20 training step about 1.3x.
 
-Why not Numba's ``parallel=True`` (OpenMP): the kernels run between BLAS calls, and OpenMP's
-workers and OpenBLAS's threads both spin-wait after their work. Measured on 2 cores, an
-im2col of one image followed by a small GEMM took 0.33 ms with a serial loop and 7.9 ms with
-the same loop compiled ``parallel=True`` (even when run on one thread), and a ResNet-20
-training step at two threads took 640 ms with OpenMP loops beside the thread pool and 550 ms
-with this design. While the pool runs, NumPy's BLAS is held to one thread (threadpoolctl,
-restored on return), so the pool's threads are all the threads there are. Numba's and
-BLAS's own settings are never changed otherwise.
+What was tried and dropped, measured on the same 2 cores:
+* Numba's ``parallel=True`` (OpenMP) loops: their workers and OpenBLAS's threads spin-wait
+  against each other. An im2col of one image followed by a small GEMM took 7.9 ms with the
+  loop compiled ``parallel=True`` (even run on one thread) and 0.33 ms compiled serially.
+* Splitting the pooling and batch-norm kernels between the pool's threads: they are
+  memory-bound, and were no faster (batch norm slower) on two threads. They run serially.
 """
 import os
 import threading
@@ -25,7 +26,7 @@ _pool = {"executor": None, "size": 0, "blas": None}
 
 
 def set_num_threads(count):
-    """Threads for minicnn's CPU kernels and convolutions (1, the default, runs everything inline)."""
+    """Threads for minicnn's convolutions (1, the default, runs everything inline)."""
     count = int(count)
     if count < 1:
         raise ValueError(f"set_num_threads: expected a positive thread count, got {count}")
@@ -34,13 +35,6 @@ def set_num_threads(count):
 
 def get_num_threads():
     return _state["threads"]
-
-
-def split(count):
-    """``range(count)`` cut into at most ``get_num_threads()`` contiguous slices."""
-    parts = max(1, min(_state["threads"], count))
-    bounds = [count * part // parts for part in range(parts + 1)]
-    return [slice(bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
 def map_chunks(function, parts):
@@ -80,7 +74,3 @@ def _blas_limited_to_one_thread():
         _pool["blas"] = ThreadpoolController()  # finds the loaded libraries once
     return _pool["blas"].limit(limits=1, user_api="blas")
 
-
-def run_in_parts(count, function):
-    """``function(part)`` for the slices of ``split(count)``, on the pool (see map_chunks)."""
-    map_chunks(function, split(count))

@@ -1,8 +1,8 @@
-"""The kernels and the convolutions on more than one thread (``kernels/cpu/threads.py``).
+"""The convolutions on more than one thread (``kernels/cpu/threads.py``).
 
-The other kernel tests run at the default of one thread, where everything runs inline.
-Here the work is split between two threads of the pool, and must give the reference's
-results (and the one-thread results), with BLAS's thread count restored afterwards.
+The other tests run at the default of one thread, where everything runs inline. Here the
+batch chunks go to two threads of the pool: the results must equal the one-thread ones,
+and BLAS's thread count must be restored afterwards.
 """
 import threading
 
@@ -13,7 +13,6 @@ from threadpoolctl import threadpool_info
 import kernels.cpu as cpu
 import minicnn as mc
 import minicnn.functional as F
-from kernels import reference
 
 
 @pytest.fixture
@@ -35,12 +34,6 @@ def test_thread_count_is_validated():
     assert cpu.get_num_threads() == 1
 
 
-def test_split_covers_the_range_in_order(two_threads):
-    from kernels.cpu.threads import split
-    assert split(5) == [slice(0, 2), slice(2, 5)]
-    assert split(1) == [slice(0, 1)]
-
-
 def test_map_chunks_runs_on_the_pool_with_blas_on_one_thread(two_threads):
     before = blas_threads()
     seen = []
@@ -53,66 +46,6 @@ def test_map_chunks_runs_on_the_pool_with_blas_on_one_thread(two_threads):
     assert all(name.startswith("minicnn") for name, _ in seen)
     assert all(all(count == 1 for count in counts) for _, counts in seen)
     assert blas_threads() == before  # the user's BLAS setting is back
-
-
-def planes(rng, n=3, c=5, h=9, w=7, dtype=np.float64):
-    return rng.standard_normal((n, c, h, w)).astype(dtype)
-
-
-@pytest.mark.parametrize("geometry", [((3, 3), (1, 1), (1, 1), (1, 1)),
-                                      ((2, 3), (2, 1), (0, 2), (2, 1))])
-def test_im2col_col2im(two_threads, geometry):
-    rng = np.random.default_rng(0)
-    x = planes(rng)
-    cols = cpu.im2col(x, *geometry)
-    np.testing.assert_array_equal(cols, reference.im2col(x, *geometry))
-    grad_cols = rng.standard_normal(cols.shape)
-    np.testing.assert_allclose(cpu.col2im(grad_cols, x.shape, *geometry),
-                               reference.col2im(grad_cols, x.shape, *geometry), rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("kernel", [(2, 2), (3, 2)])
-def test_pooling(two_threads, kernel):
-    rng = np.random.default_rng(1)
-    x = planes(rng)
-    args = (kernel, kernel, (0, 0), (1, 1), True)
-    out, indices = cpu.maxpool2d_forward(x, *args)
-    ref_out, ref_indices = reference.maxpool2d_forward(x, *args)
-    np.testing.assert_array_equal(out, ref_out)
-    np.testing.assert_array_equal(indices, ref_indices)
-    grad = rng.standard_normal(out.shape)
-    np.testing.assert_allclose(cpu.maxpool2d_backward(grad, indices, x.shape),
-                               reference.maxpool2d_backward(grad, indices, x.shape), rtol=1e-12)
-    if kernel == (2, 2):  # non-overlapping windows: the indices are an unpooling map
-        size = x.shape[2:]
-        np.testing.assert_array_equal(cpu.maxunpool2d(out, indices, size),
-                                      reference.maxunpool2d(out, indices, size))
-        grad_full = rng.standard_normal(x.shape)
-        np.testing.assert_array_equal(cpu.maxunpool2d_backward(grad_full, indices),
-                                      reference.maxunpool2d_backward(grad_full, indices))
-    avg_args = (kernel, kernel, (1, 1), False, True, None)
-    avg = cpu.avgpool2d_forward(x, *avg_args)
-    np.testing.assert_allclose(avg, reference.avgpool2d_forward(x, *avg_args), rtol=1e-12)
-    grad = rng.standard_normal(avg.shape)
-    np.testing.assert_allclose(cpu.avgpool2d_backward(grad, x.shape, *avg_args),
-                               reference.avgpool2d_backward(grad, x.shape, *avg_args), rtol=1e-12)
-
-
-def test_batchnorm(two_threads):
-    rng = np.random.default_rng(2)
-    x = planes(rng).reshape(3, 5, 63)
-    mean, var = cpu.batchnorm_stats(x)
-    ref_mean, ref_var = reference.batchnorm_stats(x)
-    np.testing.assert_allclose(mean, ref_mean, rtol=1e-12)
-    np.testing.assert_allclose(var, ref_var, rtol=1e-12)
-    invstd = 1 / np.sqrt(var + 1e-5)
-    weight, bias = rng.standard_normal(5), rng.standard_normal(5)
-    np.testing.assert_allclose(cpu.batchnorm_forward(x, mean, invstd, weight, bias),
-                               reference.batchnorm_forward(x, mean, invstd, weight, bias), rtol=1e-12)
-    grad_y = rng.standard_normal(x.shape)
-    for got, expected in zip(cpu.batchnorm_backward(grad_y, x, mean, invstd, weight),
-                             reference.batchnorm_backward(grad_y, x, mean, invstd, weight)):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("transposed", [False, True])
