@@ -352,3 +352,6 @@ class ChainedScheduler(_SchedulerList):
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = self._current_lrs()
+
+
+from .plateau import ReduceLROnPlateau  # noqa: E402,F401  (its own file: a different protocol, step(metric))

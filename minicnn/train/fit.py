@@ -25,6 +25,7 @@ from .. import functional as F
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..optim import Adam, clip_grad_norm_, clip_grad_value_
+from ..optim.plateau import ReduceLROnPlateau
 from .callbacks import FitState
 from .divergence import DivergenceGuard, TrainingDiverged
 from .history import History
@@ -46,7 +47,9 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, schedule
             ``fit(..., epochs=4, start_epoch=2, history=saved_history)``).
         scheduler: an LR scheduler, stepped once per epoch after validation -- or once per
             optimizer step when it has an attribute ``per_step = True`` (the rule; e.g.
-            ``warmup_cosine(..., steps_per_epoch=len(loader))`` sets it).
+            ``warmup_cosine(..., steps_per_epoch=len(loader))`` sets it). A
+            ``ReduceLROnPlateau`` is given the validation loss (the training loss without
+            a validation set).
         loss_fn: ``loss_fn(outputs, targets) -> scalar Tensor`` (default cross-entropy; pass
             ``functools.partial(F.cross_entropy, label_smoothing=0.1)`` for label smoothing).
         callbacks: ``Callback`` objects (early stopping, checkpoints, snapshot ensembles).
@@ -100,7 +103,9 @@ def fit(model, train_loader, val_loader=None, optimizer=None, epochs=1, schedule
             history.val_acc.append(val_acc)
             if progress:
                 _print_line(f"epoch {epoch + 1}/{epochs}: val_loss {val_loss:.4f}, val_acc {val_acc:.4f}")
-        if scheduler is not None and not getattr(scheduler, "per_step", False):
+        if isinstance(scheduler, ReduceLROnPlateau):  # it watches a metric: val loss if any
+            scheduler.step(val_loss if val_loader is not None else train_loss)
+        elif scheduler is not None and not getattr(scheduler, "per_step", False):
             scheduler.step()
         history.train_loss.append(train_loss)
         history.train_acc.append(train_acc)
