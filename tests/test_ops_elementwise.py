@@ -303,6 +303,24 @@ def test_maximum_with_a_python_number():
     assert_close(x.grad, [0.0, 1.0])
 
 
+@pytest.mark.parametrize("which", ["maximum", "minimum"])
+def test_maximum_minimum_ties_and_nan_follow_torch(which):
+    """A tie splits the gradient in halves; a NaN gives it to both (PyTorch's formula)."""
+    a_values, b_values = [1.0, 2.0, 3.0, np.nan], [1.0, 1.0, 4.0, 0.0]
+    a, b = leaf(a_values), leaf(b_values)
+    out = getattr(mc, which)(a, b)
+    out.sum().backward()
+    wins = [None, 1.0, 0.0, 1.0] if which == "maximum" else [None, 0.0, 1.0, 1.0]
+    assert_close(a.grad, [0.5] + wins[1:])
+    assert_close(b.grad, [0.5, 1.0 - wins[1], 1.0 - wins[2], 1.0])
+    assert np.isnan(out.detach().numpy()[3])
+    torch = pytest.importorskip("torch")
+    ta, tb = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a_values, b_values))
+    getattr(torch, which)(ta, tb).sum().backward()
+    assert_close(a.grad, ta.grad.numpy())
+    assert_close(b.grad, tb.grad.numpy())
+
+
 @given(shape=shapes(), low=st.floats(-2.0, 0.0), width=st.floats(0.5, 3.0), data=st.data())
 def test_clip(shape, low, width, data):
     high = low + width

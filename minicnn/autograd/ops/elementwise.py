@@ -264,14 +264,42 @@ def where(condition, a, b):
     return Where.apply(condition, _python_scalar(a), _python_scalar(b))
 
 
+class Extremum(Function):
+    """z = max(a, b) (or min); NaN if either is NaN, as in PyTorch.
+
+    PyTorch's gradient rule: the larger (smaller) input gets the gradient, a tie splits it
+    in halves, and where a NaN makes the comparison false both inputs get it::
+
+        dz/da = 0 where a loses, 1/2 where a == b, else 1    (the same for b)
+    """
+    @staticmethod
+    def forward(ctx, a, b, largest):
+        _check_broadcast("maximum" if largest else "minimum", a, b)
+        xp = get_array_module(b if isinstance(a, (bool, int, float)) else a)
+        ctx.save_for_backward(a, b)
+        ctx.shapes, ctx.largest = (_shape(a), _shape(b)), largest
+        return _default_float((xp.maximum if largest else xp.minimum)(a, b), a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        xp = get_array_module(grad)
+        half = xp.where(xp.asarray(a == b), grad.dtype.type(0.5), grad.dtype.type(1))
+        a_loses, b_loses = (a < b, a > b) if ctx.largest else (a > b, a < b)
+        zero = grad.dtype.type(0)
+        grad_a = unbroadcast(xp.where(a_loses, zero, grad * half), ctx.shapes[0])
+        grad_b = unbroadcast(xp.where(b_loses, zero, grad * half), ctx.shapes[1])
+        return grad_a, grad_b
+
+
 def maximum(a, b):
-    """Elementwise max; on ties the gradient goes to ``a`` (z = a if a >= b else b)."""
-    return where(_raw(a) >= _raw(b), a, b)
+    """Elementwise max; a tie splits the gradient between a and b (PyTorch's rule)."""
+    return Extremum.apply(_python_scalar(a), _python_scalar(b), largest=True)
 
 
 def minimum(a, b):
-    """Elementwise min; on ties the gradient goes to ``a``."""
-    return where(_raw(a) <= _raw(b), a, b)
+    """Elementwise min; a tie splits the gradient between a and b (PyTorch's rule)."""
+    return Extremum.apply(_python_scalar(a), _python_scalar(b), largest=False)
 
 
 def _raw(x):
