@@ -6,9 +6,9 @@ Shapes: x (64, 32, 32, 32). Max-pool 2x2 stride 2 with indices, its backward, ma
 and the unpool backward (a gather); max-pool 3x3 stride 2 padding 1 (the general loop);
 avg-pool 2x2 stride 2 and its backward; batch-norm training forward (statistics + normalise)
 and backward. PyTorch, when installed, runs the same ATen operators (no autograd overhead)
-with ``torch.set_num_threads`` set to Numba's thread count. Times are the best of
-``repeat`` calls in milliseconds, Numba and PyTorch taking turns (the best, because other
-processes may share the cores; on a busy machine ``--threads 1`` gives steadier figures).
+on ``--threads`` threads (default 1); our kernels are serial loops (see
+``kernels/cpu/threads.py``). Times are the best of ``repeat`` calls in milliseconds, Numba
+and PyTorch taking turns (the best, because other processes may share the cores).
 ``nb/torch`` below 1 means Numba is faster. The first Numba calls (compile, or load from
 Numba's cache) are timed separately.
 """
@@ -20,8 +20,6 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import numba  # noqa: E402
 
 from kernels.reference import norm as ref_norm, pool as ref_pool  # noqa: E402
 from kernels.cpu import norm as nb_norm, pool as nb_pool  # noqa: E402
@@ -150,11 +148,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=numba.get_num_threads(),
-                        help="threads for Numba and PyTorch alike (default: all)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for PyTorch (default 1; our kernels are serial)")
     args = parser.parse_args()
     dtype = np.dtype(args.dtype)
-    numba.set_num_threads(args.threads)
     threads = args.threads
     try:
         import torch
@@ -166,7 +163,7 @@ def main():
           f"{warm_up(dtype):.2f} s")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 32, 32, 32)).astype(dtype)
-    print(f"x {x.shape} {args.dtype}; best of {args.repeat}, ms; {threads} threads")
+    print(f"x {x.shape} {args.dtype}; best of {args.repeat}, ms; PyTorch on {threads} thread(s), ours on 1")
     header = f"{'kernel':26s} {'reference':>9s} {'numba':>8s} {'ref/nb':>7s}"
     if torch is not None:
         header += f" {'torch':>8s} {'nb/torch':>8s}"

@@ -23,18 +23,6 @@ conv_module = importlib.import_module("minicnn.functional.conv")
 LAYOUTS = ["one_image_chunks", "whole_batch"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_numba_thread():
-    """Run the Numba kernels on one thread in this file: its arrays are tiny, and on a busy
-    2-core machine waking a second thread for each of the thousands of small calls that
-    finite differences make costs far more than the work (x30 measured)."""
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
 @contextmanager
 def gemm_layout(name):
     """Force how functional/conv.py splits the batch (see its CHUNK_BYTES): one image per

@@ -18,18 +18,6 @@ pytestmark = [pytest.mark.torch,
               pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")]  # torch's own note
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_numba_thread():
-    """Run the Numba kernels on one thread in this file: its arrays are tiny, and on a busy
-    2-core machine waking a second thread for each of the thousands of small calls that
-    finite differences make costs far more than the work (x30 measured)."""
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
-
-
 @st.composite
 def configs(draw, transposed):
     """Arguments for one (transposed) convolution, with separate h/w values for every pair."""
@@ -103,13 +91,13 @@ def test_float32_matches_torch(conv, transposed):
 
 def test_benchmark_sized_float32_layers_match_torch():
     """Large reductions (K = 576) in float32: the GEMMs sum in a different order than torch.
-    Run with every Numba thread, so the parallel kernels are compared too."""
-    import numba
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    Run on two minicnn threads, so the threaded batch chunks are compared too."""
+    from kernels import cpu
+    cpu.set_num_threads(2)
     try:
         _benchmark_sized_layers()
     finally:
-        numba.set_num_threads(1)
+        cpu.set_num_threads(1)
 
 
 def _benchmark_sized_layers():
