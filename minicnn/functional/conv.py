@@ -18,8 +18,9 @@ The batch is processed in chunks (``batch_chunks``): the column matrix of a whol
 9x the input for a 3x3 kernel (75 MB for a ResNet-20 layer at batch 128), and writing and
 re-reading that from main memory cost more than the GEMMs. A chunk's columns (about
 ``CHUNK_BYTES``) stay in the CPU's cache from im2col to the GEMM that reads them. The
-backward recomputes each chunk's columns from the saved input instead of keeping the
-forward's: a cheap copy in cache instead of a batch-sized array held in memory. On the GPU
+backward recomputes each chunk's columns from the saved input (a cheap copy in cache
+instead of a batch-sized array held in memory), unless the whole batch's columns are small
+(``KEEP_COLUMNS_BYTES``): then the forward's are kept, which saves small nets the copy. On the GPU
 the whole batch is one chunk (its memory is large and every call costs a launch).
 """
 import numpy as np
@@ -33,6 +34,7 @@ from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 __all__ = ["conv2d", "conv_transpose2d"]
 
 CHUNK_BYTES = 3 << 19  # 1.5 MiB of columns per chunk: measured best on 2 cores with 2 MB of L2 each
+KEEP_COLUMNS_BYTES = 8 << 20  # a batch's columns up to 8 MiB are kept for the backward (LeNet-5)
 
 
 def batch_chunks(xp, n, bytes_per_image):
@@ -113,19 +115,26 @@ class Conv2d(Function):
         weight_2d = weight.reshape(weight.shape[0], -1)               # (C_out, C_in/G*kh*kw)
         out = xp.empty((n, weight.shape[0], length), dtype=x4.dtype)
 
+        cols_bytes = x4.shape[1] * weight[0, 0].size * length * x4.itemsize  # one image's
+        keep = (ctx.needs_input_grad[1] and not geo.pointwise
+                and n * cols_bytes <= KEEP_COLUMNS_BYTES)  # else backward recomputes them
+
         def forward_chunk(part):
-            per_image_matmul(weight_2d, _columns(x4[part], geo), groups, out=out[part])
-        map_chunks(forward_chunk,
-                   batch_chunks(xp, n, x4.shape[1] * weight[0, 0].size * length * x4.itemsize))
+            cols = _columns(x4[part], geo)
+            per_image_matmul(weight_2d, cols, groups, out=out[part])
+            return cols if keep else None
+        ctx.parts = batch_chunks(xp, n, cols_bytes)
+        kept = map_chunks(forward_chunk, ctx.parts)
         _add_bias(out, bias, 1)
         ctx.geo, ctx.groups = geo, groups
-        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
+        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] and not keep else None,
+                              *(kept if keep else ()))
         out = out.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
         return out[0] if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, x4 = ctx.saved_tensors
+        weight, x4, *kept_cols = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
         xp = get_array_module(grad_out)
         n = grad_out.size // (weight.shape[0] * geo.out_h * geo.out_w)
@@ -136,17 +145,18 @@ class Conv2d(Function):
         grad_x = xp.empty(padded_shape, dtype=grad.dtype) if need_x else None
         grad_w = grad_b = None
 
-        def backward_chunk(part):
-            """Writes the chunk's grad_x; returns its share of grad_w."""
+        def backward_chunk(index):
+            """Writes chunk ``index``'s grad_x; returns its share of grad_w."""
+            part = ctx.parts[index]
             if need_x:                                   # grad_cols (chunk, C_in*kh*kw, L)
                 grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True)
                 grad_x[part] = _columns_adjoint(grad_cols, grad_x[part].shape, geo)
-            if need_w:                                   # the chunk's columns, recomputed
-                return per_image_outer_sum(grad[part], _columns(x4[part], geo), groups)
+            if need_w:                                   # the chunk's columns, kept or recomputed
+                cols = kept_cols[index] if kept_cols else _columns(x4[part], geo)
+                return per_image_outer_sum(grad[part], cols, groups)
             return None
         if need_x or need_w:
-            cols_bytes = weight_2d.shape[1] * groups * grad.shape[2] * grad.itemsize
-            grad_w_parts = map_chunks(backward_chunk, batch_chunks(xp, n, cols_bytes))
+            grad_w_parts = map_chunks(backward_chunk, list(range(len(ctx.parts))))
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
         if need_x:
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
