@@ -1,4 +1,5 @@
-"""``minicnn.data``: datasets, the DataLoader, transforms, and the real and offline loaders.
+"""``minicnn.data``: datasets, the DataLoader, transforms, the real and offline loaders, and
+procedural shapes for segmentation/detection (``ShapesSegmentation``, ``ShapesDetection``).
 
     from minicnn.data import DataLoader, TensorDataset, OfflineMNIST, transforms
     loader = DataLoader(OfflineMNIST(train=True), batch_size=64, shuffle=True)
@@ -12,9 +13,13 @@ from .datasets import MNIST, FashionMNIST, CIFAR10, ImageArrayDataset  # noqa: F
 from .offline_mnist import OfflineMNIST, load_offline_mnist  # noqa: F401
 from .idx import read_idx, write_idx  # noqa: F401
 
+# procedurally generated shapes for segmentation and detection (offline, seeded)
+from .synthetic import ShapesSegmentation, ShapesDetection, SHAPE_CLASSES, detection_collate  # noqa: F401
+
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "transforms",
     "MNIST", "FashionMNIST", "CIFAR10", "ImageArrayDataset",
     "OfflineMNIST", "load_offline_mnist", "read_idx", "write_idx",
+    "ShapesSegmentation", "ShapesDetection", "SHAPE_CLASSES", "detection_collate",
 ]
