@@ -15,6 +15,7 @@ from . import nn  # noqa: F401
 from . import optim  # noqa: F401
 from . import data  # noqa: F401
 from . import models  # noqa: F401
+from . import vision  # noqa: F401
 from .serialization import save, load  # noqa: F401
 from . import train  # noqa: F401
 
