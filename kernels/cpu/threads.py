@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _state = {"threads": max(1, int(os.environ.get("MINICNN_NUM_THREADS", "1")))}
 _local = threading.local()  # .in_worker is True on the threads of the pool
-_pool = {"executor": None, "size": 0, "blas": None}
+_pool = {"executor": None, "size": 0, "pid": None, "blas": None}
 
 
 def set_num_threads(count):
@@ -57,13 +57,14 @@ def _mark_worker():
 
 
 def _executor(threads):
-    """The pool of ``threads`` worker threads (made again when the count changes)."""
-    if _pool["size"] != threads:
-        if _pool["executor"] is not None:
+    """The pool of ``threads`` worker threads, made again when the count changes or in a
+    forked child process (which inherits the pool object but not its threads)."""
+    if _pool["size"] != threads or _pool.get("pid") != os.getpid():
+        if _pool["executor"] is not None and _pool.get("pid") == os.getpid():
             _pool["executor"].shutdown(wait=True)
         _pool["executor"] = ThreadPoolExecutor(threads, thread_name_prefix="minicnn",
                                                initializer=_mark_worker)
-        _pool["size"] = threads
+        _pool["size"], _pool["pid"] = threads, os.getpid()
     return _pool["executor"]
 
 

@@ -70,3 +70,30 @@ def test_convolutions_match_one_thread(transposed, monkeypatch):
             cpu.set_num_threads(1)
     for one, two in zip(*results):
         np.testing.assert_allclose(two, one, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_pool_works_in_a_forked_child(two_threads):
+    """A child process inherits the pool object but not its threads: it must make its own."""
+    import os
+    assert cpu.map_chunks(lambda part: part + 1, [1, 2]) == [2, 3]  # the parent's pool exists
+    import signal
+    import time
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the pool answers; never return into pytest
+        ok = False
+        try:
+            ok = cpu.map_chunks(lambda part: part + 1, [1, 2, 3]) == [2, 3, 4]
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while True:  # a deadlocked child would never exit: give it 30 s, then kill it
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("map_chunks hung in a forked child")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
