@@ -239,10 +239,228 @@ print(np.abs(restored(x).data - model(x).data).max())""",
 ]
 
 
+SEGMENTATION = [
+    """md:
+# 4. Segmentation and boxes
+
+Segmentation gives every pixel a class; detection draws a box around every object. This
+notebook trains a small U-Net on procedurally drawn shapes, compares the two ways of
+upsampling in a decoder, then works through the box arithmetic of a detector: IoU, NMS,
+anchors, box coding, RoI pooling and average precision. Everything is seeded, and the data
+is generated offline.""",
+    """import time
+import numpy as np
+import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Rectangle
+import minicnn as mc
+import minicnn.functional as F
+import minicnn.vision as V
+from minicnn.models.fcn import bilinear_kernel
+from minicnn.train.run import compute_threads
+mc.manual_seed(0)
+
+MASK_COLOURS = ListedColormap(["black", "tab:red", "tab:blue", "tab:orange"])  # bg, rect, circle, tri
+def show_mask(ax, mask, title=""):
+    ax.imshow(mask, cmap=MASK_COLOURS, vmin=0, vmax=3, interpolation="nearest")
+    ax.set_title(title); ax.axis("off")
+def show_image(ax, image, title=""):      # (C, H, W) -> matplotlib's (H, W, C); pixel edges at integers
+    ax.imshow(image.transpose(1, 2, 0), extent=(0, image.shape[2], image.shape[1], 0))
+    ax.set_title(title); ax.axis("off")
+def draw_boxes(ax, boxes, colour, style="-"):
+    for x1, y1, x2, y2 in np.asarray(boxes):
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style))""",
+    """md:
+## Segmentation data
+
+`ShapesSegmentation(n, size, seed)` draws sample `i` from the seed `(seed, i)`: 1-3 noisy
+rectangles, circles and triangles. The mask holds one class per pixel:
+0 background, 1 rectangle, 2 circle, 3 triangle.""",
+    """shapes = mc.data.ShapesSegmentation(4, size=32, seed=0)
+images, masks = shapes.arrays()
+print(shapes.classes, images.shape, images.dtype, masks.shape, masks.dtype)
+fig, axes = plt.subplots(2, 4, figsize=(8, 4))
+for k in range(4):
+    show_image(axes[0, k], images[k])
+    show_mask(axes[1, k], masks[k], "classes %s" % np.unique(masks[k]).tolist())""",
+    """md:
+## Two ways back up: unpooling and transposed convolution
+
+A segmentation decoder must undo the encoder's downsampling. **SegNet** remembers where each
+max came from (`return_indices=True`) and `max_unpool2d` puts every value back there, zeros
+elsewhere: a "bed of nails", with sharp edges and nothing learned.""",
+    """x = mc.tensor(np.random.default_rng(0).permutation(16).reshape(1, 1, 4, 4).astype("float32"))
+pooled, indices = F.max_pool2d(x, 2, return_indices=True)
+unpooled = F.max_unpool2d(pooled, indices, 2)
+print("x\\n", x.data[0, 0]); print("pooled\\n", pooled.data[0, 0])
+print("indices (h * W + w)\\n", indices.data[0, 0]); print("unpooled\\n", unpooled.data[0, 0])""",
+    """md:
+**FCN** upsamples with a transposed convolution whose kernel starts as bilinear
+interpolation: a tent $w(i) = 1 - |i - c| / s$. With kernel $2s$, stride $s$, padding $s/2$
+the output size is $(H - 1)s - 2 \\cdot s/2 + 2s = sH$. Every input spreads smoothly over its
+neighbours; training may then change the kernel.""",
+    """w = mc.tensor(bilinear_kernel(1, 4))                       # (C_in, C_out, 4, 4) for s = 2
+print("kernel\\n", w.data[0, 0])
+smooth = F.conv_transpose2d(pooled, w, stride=2, padding=1)
+print("transposed conv\\n", smooth.data[0, 0])
+bilinear = F.interpolate(pooled, scale_factor=2, mode="bilinear")
+print("same as bilinear interpolation away from the border:",
+      np.allclose(smooth.data[0, 0, 1:-1, 1:-1], bilinear.data[0, 0, 1:-1, 1:-1]))
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
+for ax, (title, img) in zip(axes, [("x", x), ("max-pooled", pooled), ("unpooled (SegNet)", unpooled),
+                                   ("bilinear conv^T (FCN)", smooth)]):
+    ax.imshow(img.data[0, 0], cmap="viridis", vmin=0, vmax=15); ax.set_title(title); ax.axis("off")""",
+    """md:
+## Training a small U-Net
+
+U-Net's decoder upsamples with a learned 2x2 transposed convolution and concatenates the
+encoder's map of the same size (the skip connection), so fine detail comes back. The loss is
+cross-entropy averaged over every pixel: scores (N, C, H, W), targets (N, H, W),
+$L = -\\frac{1}{NHW} \\sum_{n,h,w} \\log \\mathrm{softmax}(s_{n,:,h,w})_{y_{n,h,w}}$.""",
+    """train_x, train_y = mc.data.ShapesSegmentation(512, size=32, seed=0).arrays()
+test_x, test_y = mc.data.ShapesSegmentation(64, size=32, seed=1).arrays()   # other seed: unseen scenes
+model = mc.models.unet(in_channels=3, num_classes=4, base=8, depth=2)
+print(sum(p.data.size for p in model.parameters()), "parameters")
+loader = mc.data.DataLoader(mc.data.TensorDataset(train_x, train_y), batch_size=16, shuffle=True, seed=0)
+epochs = 12
+opt = mc.optim.Adam(model.parameters(), lr=1e-2)
+schedule = mc.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))   # per step""",
+    """start = time.perf_counter()
+with compute_threads(1):        # one BLAS thread: on a small shared machine two spinning ones cost 5x
+    for epoch in range(epochs):
+        model.train()
+        for xb, yb in loader:
+            loss = F.cross_entropy(model(xb), yb)   # (N, 4, 32, 32) scores vs (N, 32, 32) classes
+            opt.zero_grad(); loss.backward(); opt.step(); schedule.step()
+        if epoch % 4 == 0 or epoch == epochs - 1:
+            print(f"epoch {epoch}  last batch loss {loss.item():.3f}")
+print(f"{time.perf_counter() - start:.1f} s")""",
+    """md:
+## Pixel accuracy and mean IoU
+
+Pixel accuracy is the fraction of pixels classified right, but background covers most of the
+image, so a net that only paints background already scores high. Mean IoU weighs every class
+equally: from the confusion matrix cm (rows truth, columns prediction),
+$\\mathrm{IoU}_c = cm_{cc} / (\\sum_p cm_{cp} + \\sum_t cm_{tc} - cm_{cc})$.""",
+    """model.eval()
+with mc.no_grad():
+    scores = model(mc.tensor(test_x)).data              # (64, 4, 32, 32)
+predicted = scores.argmax(axis=1)
+print("background only would score %.3f pixel accuracy" % (test_y == 0).mean())
+print("pixel accuracy %.3f" % V.pixel_accuracy(predicted, test_y))
+miou, per_class = V.mean_iou(predicted, test_y, num_classes=4, return_per_class=True)
+print("mean IoU %.3f" % miou, {name: round(float(iou), 3) for name, iou in zip(shapes.classes, per_class)})
+print(V.confusion_matrix(predicted, test_y, num_classes=4))""",
+    """fig, axes = plt.subplots(3, 4, figsize=(8, 6))
+for k in range(4):
+    show_image(axes[0, k], test_x[k], "image")
+    show_mask(axes[1, k], test_y[k], "true mask")
+    show_mask(axes[2, k], predicted[k], "predicted")""",
+    """md:
+# Boxes
+
+A box is (x1, y1, x2, y2) in pixels. How much two boxes agree is their intersection over union:
+$\\mathrm{IoU}(A, B) = |A \\cap B| / (|A| + |B| - |A \\cap B|)$.""",
+    """a = np.array([[0., 0., 4., 4.]])
+b = np.array([[2., 1., 6., 5.]])
+overlap = (4 - 2) * (4 - 1)                 # x from 2 to 4, y from 1 to 4
+by_hand = overlap / (16 + 16 - overlap)      # 6 / 26
+print(by_hand, V.box_iou(a, b))""",
+    """md:
+## Non-maximum suppression
+
+A detector fires many overlapping boxes on one object. Greedy NMS keeps the highest-scoring
+box, drops every other box with IoU > threshold with it, and repeats with the best box left.""",
+    """boxes = np.array([[10, 10, 40, 40], [12, 8, 42, 38], [8, 14, 38, 44], [50, 20, 80, 55],
+                  [54, 24, 82, 58], [30, 30, 60, 60]], dtype=float)
+scores = np.array([0.9, 0.8, 0.7, 0.85, 0.6, 0.5])
+keep = V.nms(boxes, scores, iou_threshold=0.5)
+print("kept", keep, "scores", scores[keep])
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+for ax, title, chosen in [(axes[0], "before NMS", np.arange(len(boxes))), (axes[1], "after NMS", keep)]:
+    draw_boxes(ax, boxes[chosen], "tab:blue")
+    for i in chosen:
+        ax.text(boxes[i, 0], boxes[i, 1], f"{scores[i]:.2f}", color="tab:blue", fontsize=8)
+    ax.set_xlim(0, 90); ax.set_ylim(70, 0); ax.set_aspect("equal"); ax.set_title(title)""",
+    """md:
+## Anchors and which ones are foreground
+
+A region proposal network puts A anchors (sizes x aspect ratios) at every cell of its
+feature map. For training, an anchor whose best IoU with a ground-truth box is >= 0.7 is
+foreground, < 0.3 background, in between ignored; and each ground truth also claims its
+best anchor, so no object goes without one. Here: an 8x8 map of stride 8 on a 64x64
+`ShapesDetection` image, 2 sizes x 3 ratios = 6 anchors per cell.""",
+    """detection = mc.data.ShapesDetection(8, size=64, seed=0)
+image, target = detection[2]
+gt = target["boxes"]
+print("ground truth", gt.tolist(), "labels", [shapes.classes[c] for c in target["labels"]])
+anchors = V.make_anchors(8, 8, sizes=(16, 32), aspect_ratios=(0.5, 1.0, 2.0))
+labels, matched = V.assign_anchors(anchors, gt, fg_iou=0.7, bg_iou=0.3)
+fg = np.flatnonzero(labels == 1)
+print(anchors.shape[0], "anchors:", (labels == 1).sum(), "foreground,", (labels == 0).sum(),
+      "background,", (labels == -1).sum(), "ignored")
+print("foreground IoUs", V.box_iou(anchors[fg], gt).max(axis=1).round(2), "(< 0.7: the best anchor of its box)")
+fig, ax = plt.subplots(figsize=(4, 4))
+show_image(ax, image, "green: ground truth, orange: foreground\\nwhite: the 6 anchors of one cell")
+draw_boxes(ax, anchors[6 * 27: 6 * 28], "white", ":")          # all 6 anchors of cell (3, 3)
+draw_boxes(ax, gt, "lime")
+draw_boxes(ax, anchors[fg], "orange", "--")""",
+    """md:
+## Box coding: what the network regresses
+
+Instead of raw corners the network predicts offsets from its anchor, in anchor units:
+$d_x = (g_x - a_x)/a_w,\\ d_y = (g_y - a_y)/a_h,\\ d_w = \\log(g_w/a_w),\\ d_h = \\log(g_h/a_h)$
+(centres and sizes). `decode_boxes` inverts it.""",
+    """deltas = V.encode_boxes(anchors[fg], gt[matched[fg]])
+print(deltas.round(3))
+decoded = V.decode_boxes(anchors[fg], deltas)
+print("round trip error", np.abs(decoded - gt[matched[fg]]).max())""",
+    """md:
+## RoI pooling
+
+Fast R-CNN cuts every box out of the feature map and max-pools it to a fixed grid, so boxes
+of any size feed the same head. `spatial_scale` maps image pixels to feature cells (1/4 for
+a stride-4 backbone).""",
+    """backbone = mc.nn.Conv2d(3, 8, kernel_size=4, stride=4)             # 64x64 image -> 16x16 map
+features = backbone(mc.tensor(image[None]))
+pooled_boxes = V.roi_pool(features, [mc.tensor(gt)], output_size=(3, 3), spatial_scale=1 / 4)
+print("features", features.shape, " boxes", gt.shape, "of sizes", (gt[:, 2:] - gt[:, :2]).tolist())
+print("pooled", pooled_boxes.shape)                                  # (K, C, 3, 3)
+pooled_boxes.sum().backward()                                        # differentiable
+print("weight gradient", backbone.weight.grad.shape)""",
+    """md:
+## Average precision
+
+Sort one class's detections by score and call each a true positive if it matched an unused
+ground truth (IoU >= 0.5). After the first k detections, precision$_k$ = TP$_k$ / k and
+recall$_k$ = TP$_k$ / (number of ground truths). Precision is made monotone by taking, at each
+recall, the best precision at that recall or beyond; AP is the area under that curve:
+$\\mathrm{AP} = \\sum_k (r_k - r_{k-1})\\, \\max_{k' \\ge k} p_{k'}$ (PASCAL VOC). A ground truth
+that no detection finds caps recall below 1.""",
+    """scores = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4])
+hits = np.array([1, 1, 0, 1, 0, 0, 1, 0], dtype=bool)       # already sorted by score
+num_gt = 5                                                   # one object is never found
+precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+recall = np.cumsum(hits) / num_gt
+interpolated = np.maximum.accumulate(precision[::-1])[::-1]
+by_hand = np.sum(np.diff(np.concatenate([[0], recall])) * interpolated)
+ap = V.average_precision(scores, hits, num_gt)
+print("precision", precision.round(2)); print("recall   ", recall.round(2))
+print(f"AP by hand {by_hand:.4f}, V.average_precision {ap:.4f}")
+fig, ax = plt.subplots(figsize=(4, 3.5))
+ax.plot(recall, precision, "o-", label="precision")
+ax.step(np.concatenate([[0], recall]), np.concatenate([[interpolated[0]], interpolated]), where="pre",
+        label=f"interpolated (AP = {ap:.3f})")
+ax.set_xlabel("recall"); ax.set_ylabel("precision"); ax.set_xlim(0, 1); ax.set_ylim(0, 1.05)
+ax.legend(loc="lower left");""",
+]
+
+
 def main():
     ROOT.mkdir(exist_ok=True)
     for name, cells in [("01_autograd_and_gradcheck", AUTOGRAD), ("02_convolution_and_pooling", CONV),
-                        ("03_training_and_diagnostics", TRAINING)]:
+                        ("03_training_and_diagnostics", TRAINING),
+                        ("04_segmentation_and_boxes", SEGMENTATION)]:
         nbformat.write(notebook(cells), str(ROOT / f"{name}.ipynb"))
         print("wrote", ROOT / f"{name}.ipynb")
 
