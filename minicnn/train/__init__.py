@@ -35,3 +35,4 @@ from .ensemble import (ensemble_probabilities, majority_vote, average_parameters
 from .search import (random_search, LogUniform, Uniform, Choice, SearchResult,  # noqa: F401
                      RangeEdgeWarning)
 from .gradcheck_suite import run_gradchecks, format_gradcheck_table  # noqa: F401
+from .run import compute_threads  # noqa: F401
