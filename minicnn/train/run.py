@@ -32,13 +32,13 @@ def compute_threads(count=1):
     """Run the block with minicnn's kernels and BLAS each on ``count`` threads (None: leave
     the libraries' own settings).
 
-    minicnn's kernels and its convolutions' batch chunks then run on a pool of ``count``
-    threads (``kernels.cpu.set_num_threads``; BLAS on one thread inside it), and the other
-    matrix products on ``count`` BLAS threads (threadpoolctl). One thread is the default of
-    the ``minicnn`` command: on the 2-core machine this project is graded on, two pools of
+    minicnn's convolutions then run their batch chunks on a pool of ``count`` threads
+    (``kernels.cpu.set_num_threads``; BLAS on one thread inside it), and the other matrix
+    products on ``count`` BLAS threads (threadpoolctl). One thread is the default of the
+    ``minicnn`` command: on the 2-core machine this project is graded on, two pools of
     spinning threads (OpenMP's, OpenBLAS's) once made the LeNet demo take 29-190 s instead
     of 6.5-9 s; with the thread pool of ``kernels/cpu/threads.py`` two threads now speed up a
-    ResNet-20 step by about 1.3x but slow the small LeNet-5 batches down.
+    ResNet-20 step by about 1.2x but slow the small LeNet-5 batches down.
     """
     if count is None:
         yield
