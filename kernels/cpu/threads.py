@@ -7,7 +7,7 @@ an im2col/col2im (compiled ``@njit(nogil=True)``: they release the GIL) and a fe
 matrix products (which release it too). While the pool runs, NumPy's BLAS is held to one
 thread (threadpoolctl, restored on return), so the pool's threads are all there are.
 Measured on 2 cores: a ResNet layer's convolution forward+backward 1.6-1.7x faster on two
-threads, a ResNet-20 training step about 1.3x.
+threads, a ResNet-20 training step about 1.2x.
 
 What was tried and dropped, measured on the same 2 cores:
 * Numba's ``parallel=True`` (OpenMP) loops: their workers and OpenBLAS's threads spin-wait
