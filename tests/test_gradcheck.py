@@ -5,7 +5,6 @@ import re
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 import minicnn as mc
 from minicnn.autograd import GradcheckError

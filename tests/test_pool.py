@@ -294,7 +294,6 @@ def test_numba_and_reference_backends_agree(case, dtype, data):
     x = data.draw(distinct_arrays(shape)).astype(dtype)
 
     def run():
-        results = []
         t = mc.tensor(x, requires_grad=True)
         out, indices = F.max_pool2d(t, kernel, stride, padding, dilation, ceil_mode, True)
         outputs = [out, indices]

@@ -5,7 +5,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import functional as F
-from minicnn import models, nn, optim
+from minicnn import models, optim
 from minicnn.data import ShapesSegmentation
 
 

@@ -1,4 +1,5 @@
-"""``Module`` and ``Parameter``: the building blocks of every network, as in ``torch.nn``.
+"""``Module``: the building block of every network, as in ``torch.nn`` (``Parameter`` is in
+``parameter.py``).
 
 A Module owns three ordered tables, filled by plain attribute assignment::
 
@@ -15,50 +16,12 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd.device import move_array, normalize_device
-from ..autograd.dtypes import float32, is_floating, resolve_dtype
+from ..autograd.dtypes import is_floating, resolve_dtype
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from .parameter import Parameter, RemovableHandle, StateDictError
 
 __all__ = ["Parameter", "Module", "RemovableHandle", "StateDictError"]
-
-
-class Parameter(Tensor):
-    """A Tensor that a Module registers as trainable (``requires_grad=True`` by default).
-
-    ``Parameter(tensor)`` shares the tensor's array, like ``torch.nn.Parameter``.
-    """
-
-    def __init__(self, data=None, requires_grad=True):
-        if data is None:
-            data = np.empty((0,), dtype=float32)
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``: ``handle.remove()`` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks):
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self):
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
-class StateDictError(RuntimeError, ValueError):
-    """``load_state_dict`` refused a state dict (a RuntimeError as in PyTorch, and a ValueError)."""
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
