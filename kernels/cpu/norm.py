@@ -2,8 +2,8 @@
 
 ``x (N, C, L)``; channel ``c`` owns the ``M = N*L`` numbers ``x[:, c, :]``. The statistics
 and the backward loop over the channels: a channel's numbers are read twice in a row (two
-passes), and the second pass finds them still in cache. Sums are kept
-in float64 for float32 inputs too. ``fastmath={"reassoc"}`` lets LLVM reorder those sums
+passes), and the second pass finds them still in cache. Sums are kept in float64 for
+float32 inputs too. ``fastmath={"reassoc"}`` lets LLVM reorder those sums
 into SIMD lanes (the order of a sum is the only liberty taken; NaN/inf rules are kept).
 """
 import numpy as np

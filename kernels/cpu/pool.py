@@ -2,8 +2,9 @@
 
 Each public function checks its input with the reference's checks, views the batch as
 ``N*C`` independent planes ``(P, H, W)``, allocates the result and calls an ``@njit`` loop
-that runs over the planes (one plane is a few KB: it stays in cache while it is worked on). Inside a plane the loops are the textbook ones, written so that a window
-visits only its in-bounds taps (no padded copy of the input is made).
+that runs over the planes (one plane is a few KB: it stays in cache while it is worked on).
+Inside a plane the loops are the textbook ones, written so that a window visits only its
+in-bounds taps (no padded copy of the input is made).
 """
 import numpy as np
 from numba import njit
