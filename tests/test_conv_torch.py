@@ -92,12 +92,15 @@ def test_float32_matches_torch(conv, transposed):
 def test_benchmark_sized_float32_layers_match_torch():
     """Large reductions (K = 576) in float32: the GEMMs sum in a different order than torch.
     Run on two minicnn threads, so the threaded batch chunks are compared too."""
+    import minicnn.functional.conv as conv_module
     from kernels import cpu
     cpu.set_num_threads(2)
+    saved, conv_module.POOL_FROM_CHUNKS = conv_module.POOL_FROM_CHUNKS, 2
     try:
         _benchmark_sized_layers()
     finally:
         cpu.set_num_threads(1)
+        conv_module.POOL_FROM_CHUNKS = saved
 
 
 def _benchmark_sized_layers():

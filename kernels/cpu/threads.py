@@ -37,16 +37,16 @@ def get_num_threads():
     return _state["threads"]
 
 
-def map_chunks(function, parts):
+def map_chunks(function, parts, min_parts=2):
     """``[function(part) for part in parts]``, on ``get_num_threads()`` threads.
 
-    At one thread (the default), for a single part, or when called from the pool itself,
-    this is that plain loop. Otherwise the parts go to the pool (NumPy's BLAS on one thread
-    meanwhile). Results come back in the order of ``parts``, so sums over them do not
-    depend on the thread count.
+    At one thread (the default), for fewer than ``min_parts`` parts (too little work to pay
+    for handing it out), or when called from the pool itself, this is that plain loop.
+    Otherwise the parts go to the pool (NumPy's BLAS on one thread meanwhile). Results come
+    back in the order of ``parts``, so sums over them do not depend on the thread count.
     """
     threads = _state["threads"]
-    if threads == 1 or len(parts) < 2 or getattr(_local, "in_worker", False):
+    if threads == 1 or len(parts) < max(2, min_parts) or getattr(_local, "in_worker", False):
         return [function(part) for part in parts]
     with _blas_limited_to_one_thread():
         return list(_executor(threads).map(function, parts))

@@ -34,6 +34,7 @@ from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 __all__ = ["conv2d", "conv_transpose2d"]
 
 CHUNK_BYTES = 3 << 19  # 1.5 MiB of columns per chunk: measured best on 2 cores with 2 MB of L2 each
+POOL_FROM_CHUNKS = 8  # fewer chunks run inline even on several threads (LeNet-5: the pool cost more)
 KEEP_COLUMNS_BYTES = 8 << 20  # a batch's columns up to 8 MiB are kept for the backward (LeNet-5)
 
 
@@ -124,7 +125,7 @@ class Conv2d(Function):
             per_image_matmul(weight_2d, cols, groups, out=out[part])
             return cols if keep else None
         ctx.parts = batch_chunks(xp, n, cols_bytes)
-        kept = map_chunks(forward_chunk, ctx.parts)
+        kept = map_chunks(forward_chunk, ctx.parts, POOL_FROM_CHUNKS)
         _add_bias(out, bias, 1)
         ctx.geo, ctx.groups = geo, groups
         ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] and not keep else None,
@@ -156,7 +157,8 @@ class Conv2d(Function):
                 return per_image_outer_sum(grad[part], cols, groups)
             return None
         if need_x or need_w:
-            grad_w_parts = map_chunks(backward_chunk, list(range(len(ctx.parts))))
+            grad_w_parts = map_chunks(backward_chunk, list(range(len(ctx.parts))),
+                                      POOL_FROM_CHUNKS)
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
         if need_x:
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
@@ -233,7 +235,8 @@ class ConvTranspose2d(Function):
             canvas[part] = for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size,
                                                   geo.stride, geo.col_padding, geo.dilation)
         map_chunks(forward_chunk,
-                   batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize))
+                   batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize),
+                   POOL_FROM_CHUNKS)
         # output_padding >= stride: the output is a crop/extension of the canvas
         out = _add_bias(_from_canvas(canvas, geo) if geo.uses_canvas else canvas, bias, 1)
         ctx.geo, ctx.groups = geo, groups
@@ -265,7 +268,7 @@ class ConvTranspose2d(Function):
                     per_image_matmul(weight_2d, cols, groups, out=grad_x[part])
                 return per_image_outer_sum(x3[part], cols, groups) if need_w else None
             grad_w_parts = map_chunks(backward_chunk, batch_chunks(
-                xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize))
+                xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize), POOL_FROM_CHUNKS)
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
             grad_x = None if grad_x is None else grad_x.reshape(geo.input_shape)
             grad_w = None if grad_w is None else grad_w.reshape(weight.shape)

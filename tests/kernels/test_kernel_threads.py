@@ -53,6 +53,7 @@ def test_convolutions_match_one_thread(transposed, monkeypatch):
     """conv2d / conv_transpose2d with the batch chunks on two threads = on one thread."""
     import minicnn.functional.conv as conv_module
     monkeypatch.setattr(conv_module, "CHUNK_BYTES", 1)  # one image per chunk: many chunks
+    monkeypatch.setattr(conv_module, "POOL_FROM_CHUNKS", 2)  # and the pool takes them
     rng = np.random.default_rng(3)
     x = rng.standard_normal((6, 4, 7, 7))
     w = rng.standard_normal((4, 3, 3, 3) if transposed else (6, 2, 3, 3))
@@ -97,3 +98,9 @@ def test_pool_works_in_a_forked_child(two_threads):
             pytest.fail("map_chunks hung in a forked child")
         time.sleep(0.05)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_few_parts_run_inline(two_threads):
+    """Below ``min_parts`` the work stays on the calling thread (too little to hand out)."""
+    names = cpu.map_chunks(lambda part: threading.current_thread().name, [1, 2, 3], min_parts=4)
+    assert names == [threading.current_thread().name] * 3
