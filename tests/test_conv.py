@@ -26,16 +26,13 @@ LAYOUTS = ["one_image_chunks", "whole_batch"]
 @contextmanager
 def gemm_layout(name):
     """Force how functional/conv.py splits the batch (see its CHUNK_BYTES): one image per
-    chunk, the backward recomputing each chunk's columns (the chunks' gradients are summed),
-    or the whole batch at once with the forward's columns kept (as on a GPU)."""
-    saved = conv_module.CHUNK_BYTES, conv_module.KEEP_COLUMNS_BYTES
-    one_image = name == "one_image_chunks"
-    conv_module.CHUNK_BYTES = 1 if one_image else 10 ** 12
-    conv_module.KEEP_COLUMNS_BYTES = 0 if one_image else 10 ** 12
+    chunk (the chunks' gradients are summed), or the whole batch at once (as on a GPU)."""
+    saved = conv_module.CHUNK_BYTES
+    conv_module.CHUNK_BYTES = 1 if name == "one_image_chunks" else 10 ** 12
     try:
         yield
     finally:
-        conv_module.CHUNK_BYTES, conv_module.KEEP_COLUMNS_BYTES = saved
+        conv_module.CHUNK_BYTES = saved
 
 
 # ----- independent references ----------------------------------------------------------------

@@ -23,7 +23,7 @@ All integer arguments are Python ints, so each loop compiles once per dtype.
 import numpy as np
 from numba import njit, uint64
 
-from kernels.reference.conv import check_float_array, col2im_geometry, conv_geometry
+from kernels.reference.conv import check_float_array, check_out, col2im_geometry, conv_geometry
 
 @njit(cache=True)
 def _u(value):
@@ -100,25 +100,27 @@ def _col2im_loop(cols_flat, x_flat, planes, height, width,
                 x_flat[dst + _u(c)] = xpad[src + _u(c)]
 
 
-def im2col(x, kernel_size, stride, padding, dilation):
-    """Numba ``im2col``: x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW). See the reference."""
+def im2col(x, kernel_size, stride, padding, dilation, out=None):
+    """Numba ``im2col``: x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW) (into ``out`` if given).
+    See the reference."""
     check_float_array("im2col", "x", x)
     geometry = conv_geometry("im2col", x.shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c, h, w = x.shape
-    cols = np.empty((n, c * kh * kw, out_h * out_w), dtype=x.dtype)
+    cols = check_out("im2col", out, (n, c * kh * kw, out_h * out_w), x.dtype)
     if cols.size:
         _im2col_loop(np.ascontiguousarray(x).reshape(-1), cols.reshape(-1), n * c, h, w,
                      kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)
     return cols
 
 
-def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
-    """Numba ``col2im``: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), overlaps summed. See the reference."""
+def col2im(cols, input_shape, kernel_size, stride, padding, dilation, out=None):
+    """Numba ``col2im``: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), overlaps summed (into
+    ``out`` if given). See the reference."""
     geometry = col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c, h, w = (int(size) for size in input_shape)
-    x = np.empty((n, c, h, w), dtype=cols.dtype)
+    x = check_out("col2im", out, (n, c, h, w), cols.dtype)
     if x.size:
         _col2im_loop(np.ascontiguousarray(cols).reshape(-1), x.reshape(-1), n * c, h, w,
                      kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w)

@@ -40,6 +40,19 @@ def check_shape(op, name, array, expected_shape):
                          f"got {tuple(array.shape)}")
 
 
+def check_out(cupy, op, out, shape, dtype):
+    """``out`` is None (a new array is made) or a C-contiguous CuPy array of exactly
+    ``shape`` and ``dtype``, which the kernel then writes into; returns the array to use."""
+    if out is None:
+        return cupy.empty(shape, dtype=dtype)
+    if (not isinstance(out, cupy.ndarray) or tuple(out.shape) != tuple(shape)
+            or out.dtype != dtype or not out.flags.c_contiguous):
+        raise ValueError(f"{op}: out must be a C-contiguous cupy.ndarray of shape {tuple(shape)} "
+                         f"and dtype {np.dtype(dtype)}, got {type(out).__name__} "
+                         f"{tuple(getattr(out, 'shape', ()))} {getattr(out, 'dtype', '')}")
+    return out
+
+
 def check_input_shape(op, input_shape):
     """``input_shape`` must be four non-negative ints (N, C, H, W); returns them as ints."""
     if len(input_shape) != 4 or min(int(size) for size in input_shape) < 0:

@@ -8,11 +8,11 @@ from .launch import get_kernel, ints, launch, require_cupy
 SOURCE = "im2col.cu"
 
 
-def im2col(x, kernel_size, stride, padding, dilation):
+def im2col(x, kernel_size, stride, padding, dilation, out=None):
     """Unfold the kernel windows of ``x`` into columns (matches kernels.reference.im2col).
 
     x    : (N, C, H, W) float32 or float64 cupy array
-    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype, where
+    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype (into ``out`` if given), where
            cols[n, (c*kh + i)*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
     """
     op = "im2col"
@@ -22,14 +22,14 @@ def im2col(x, kernel_size, stride, padding, dilation):
     n, c, height, width = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     x = cupy.ascontiguousarray(x)
-    cols = cupy.empty((n, c * kh * kw, out_h * out_w), dtype=x.dtype)
+    cols = checks.check_out(cupy, op, out, (n, c * kh * kw, out_h * out_w), x.dtype)
     kernel = get_kernel(SOURCE, "im2col", x.dtype, op)
     launch(kernel, cols.size, x, cols,
            *ints(n, c, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
     return cols
 
 
-def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
+def col2im(cols, input_shape, kernel_size, stride, padding, dilation, out=None):
     """Fold columns back onto the image, summing overlaps (matches kernels.reference.col2im).
 
     cols        : (N, C*kh*kw, OH*OW) float32 or float64 cupy array
@@ -46,7 +46,7 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     checks.check_shape(op, "cols", cols, (n, c * kh * kw, out_h * out_w))
     cols = cupy.ascontiguousarray(cols)
-    x = cupy.empty((n, c, height, width), dtype=cols.dtype)
+    x = checks.check_out(cupy, op, out, (n, c, height, width), cols.dtype)
     kernel = get_kernel(SOURCE, "col2im", cols.dtype, op)
     launch(kernel, x.size, cols, x,
            *ints(n, c, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))

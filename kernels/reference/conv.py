@@ -58,26 +58,41 @@ def check_float_array(op, name, array):
         raise TypeError(f"{op}: {name} must be a float32 or float64 NumPy array, got {kind}")
 
 
-def im2col(x, kernel_size, stride, padding, dilation):
+def check_out(op, out, shape, dtype):
+    """``out`` (the array to write the result into) is None or a C-contiguous NumPy array of
+    exactly ``shape`` and ``dtype``; returns it, or a new empty one when None."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if (not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype
+            or not out.flags.c_contiguous):
+        got = (f"{type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}"
+               f"{'' if getattr(out, 'flags', None) is None or out.flags.c_contiguous else ' (not contiguous)'}")
+        raise ValueError(f"{op}: out must be a C-contiguous array of shape {tuple(shape)} and "
+                         f"dtype {np.dtype(dtype)}, got {got}")
+    return out
+
+
+def im2col(x, kernel_size, stride, padding, dilation, out=None):
     """Unfold the kernel windows of ``x`` into columns.
 
     x    : (N, C, H, W) float32 or float64
-    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype, where
+    cols : (N, C*kh*kw, OH*OW), C-contiguous, same dtype (written into ``out`` if given), where
            cols[n, (c*kh + i)*kw + j, oh*OW + ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
     """
     check_float_array("im2col", "x", x)
     geometry = conv_geometry("im2col", x.shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c = x.shape[0], x.shape[1]
+    result = check_out("im2col", out, (n, c * kh * kw, out_h * out_w), x.dtype)
     xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    cols = np.empty((n, c, kh, kw, out_h, out_w), dtype=x.dtype)
+    cols = result.reshape(n, c, kh, kw, out_h, out_w)  # a view: the loop fills ``result``
     for i in range(kh):
         for j in range(kw):
             top, left = i * dh, j * dw  # where tap (i, j) of the first window sits
             rows = slice(top, top + sh * (out_h - 1) + 1, sh)
             columns = slice(left, left + sw * (out_w - 1) + 1, sw)
             cols[:, :, i, j] = xpad[:, :, rows, columns]
-    return cols.reshape(n, c * kh * kw, out_h * out_w)
+    return result
 
 
 def col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation):
@@ -93,17 +108,19 @@ def col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation):
     return geometry
 
 
-def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
+def col2im(cols, input_shape, kernel_size, stride, padding, dilation, out=None):
     """Fold columns back onto the image, summing overlaps: the adjoint of ``im2col``.
 
     cols        : (N, C*kh*kw, OH*OW) float32 or float64
     input_shape : (N, C, H, W)
-    returns x   : (N, C, H, W), x[n, c, h, w] = sum of every cols entry that im2col
-                  read from xpad[n, c, h + ph, w + pw]; entries read from padding are dropped.
+    returns x   : (N, C, H, W) (written into ``out`` if given), x[n, c, h, w] = sum of every
+                  cols entry that im2col read from xpad[n, c, h + ph, w + pw]; entries read
+                  from padding are dropped.
     """
     geometry = col2im_geometry(cols, input_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = geometry
     n, c, h, w = (int(size) for size in input_shape)
+    result = check_out("col2im", out, (n, c, h, w), cols.dtype)
     cols6 = cols.reshape(n, c, kh, kw, out_h, out_w)
     xpad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
@@ -113,4 +130,5 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
             columns = slice(left, left + sw * (out_w - 1) + 1, sw)
             # one tap never reads a pixel twice, so a plain += on the slice is exact
             xpad[:, :, rows, columns] += cols6[:, :, i, j]
-    return np.ascontiguousarray(xpad[:, :, ph:ph + h, pw:pw + w])
+    result[...] = xpad[:, :, ph:ph + h, pw:pw + w]
+    return result

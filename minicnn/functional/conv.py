@@ -19,8 +19,8 @@ The batch is processed in chunks (``batch_chunks``): the column matrix of a whol
 re-reading that from main memory cost more than the GEMMs. A chunk's columns (about
 ``CHUNK_BYTES``) stay in the CPU's cache from im2col to the GEMM that reads them. The
 backward recomputes each chunk's columns from the saved input (a cheap copy in cache
-instead of a batch-sized array held in memory), unless the whole batch's columns are small
-(``KEEP_COLUMNS_BYTES``): then the forward's are kept, which saves small nets the copy. On the GPU
+instead of a batch-sized array held in memory). The chunks' column arrays are scratch
+arrays reused from call to call (``scratch.py``: fresh ones cost page faults). On the GPU
 the whole batch is one chunk (its memory is large and every call costs a launch).
 """
 import numpy as np
@@ -29,13 +29,13 @@ from kernels.backend import for_array, get_array_module
 from kernels.cpu import map_chunks
 
 from ..autograd.function import Function
+from . import scratch
 from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
 CHUNK_BYTES = 3 << 19  # 1.5 MiB of columns per chunk: measured best on 2 cores with 2 MB of L2 each
 POOL_FROM_CHUNKS = 8  # fewer chunks run inline even on several threads (LeNet-5: the pool cost more)
-KEEP_COLUMNS_BYTES = 8 << 20  # a batch's columns up to 8 MiB are kept for the backward (LeNet-5)
 
 
 def batch_chunks(xp, n, bytes_per_image):
@@ -117,25 +117,22 @@ class Conv2d(Function):
         out = xp.empty((n, weight.shape[0], length), dtype=x4.dtype)
 
         cols_bytes = x4.shape[1] * weight[0, 0].size * length * x4.itemsize  # one image's
-        keep = (ctx.needs_input_grad[1] and not geo.pointwise
-                and n * cols_bytes <= KEEP_COLUMNS_BYTES)  # else backward recomputes them
 
         def forward_chunk(part):
             cols = _columns(x4[part], geo)
             per_image_matmul(weight_2d, cols, groups, out=out[part])
-            return cols if keep else None
+            scratch.columns.give(cols)
         ctx.parts = batch_chunks(xp, n, cols_bytes)
-        kept = map_chunks(forward_chunk, ctx.parts, POOL_FROM_CHUNKS)
+        map_chunks(forward_chunk, ctx.parts, POOL_FROM_CHUNKS)
         _add_bias(out, bias, 1)
         ctx.geo, ctx.groups = geo, groups
-        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] and not keep else None,
-                              *(kept if keep else ()))
+        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
         out = out.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
         return out[0] if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, grad_out):
-        weight, x4, *kept_cols = ctx.saved_tensors
+        weight, x4 = ctx.saved_tensors
         geo, groups = ctx.geo, ctx.groups
         xp = get_array_module(grad_out)
         n = grad_out.size // (weight.shape[0] * geo.out_h * geo.out_w)
@@ -149,13 +146,17 @@ class Conv2d(Function):
         def backward_chunk(index):
             """Writes chunk ``index``'s grad_x; returns its share of grad_w."""
             part = ctx.parts[index]
+            grad_w_part = None
+            if need_w:                                   # the chunk's columns, recomputed
+                cols = _columns(x4[part], geo)
+                grad_w_part = per_image_outer_sum(grad[part], cols, groups)
+                scratch.columns.give(cols)
             if need_x:                                   # grad_cols (chunk, C_in*kh*kw, L)
-                grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True)
-                grad_x[part] = _columns_adjoint(grad_cols, grad_x[part].shape, geo)
-            if need_w:                                   # the chunk's columns, kept or recomputed
-                cols = kept_cols[index] if kept_cols else _columns(x4[part], geo)
-                return per_image_outer_sum(grad[part], cols, groups)
-            return None
+                grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True,
+                                             out=_scratch_like(grad, part, weight_2d.shape[1] * groups))
+                _columns_adjoint(grad_cols, geo, out=grad_x[part])
+                scratch.columns.give(grad_cols)
+            return grad_w_part
         if need_x or need_w:
             grad_w_parts = map_chunks(backward_chunk, list(range(len(ctx.parts))),
                                       POOL_FROM_CHUNKS)
@@ -171,18 +172,35 @@ class Conv2d(Function):
 
 
 def _columns(x4, geo):
-    """im2col of a (padded) chunk (n, C, H, W) -> (n, C*kh*kw, OH*OW); a 1x1 kernel needs no copy."""
-    if geo.pointwise:  # 1x1 kernel, stride 1, no padding: the columns are the pixels
+    """im2col of a (padded) chunk (n, C, H, W) -> (n, C*kh*kw, OH*OW), into a scratch array;
+    for a 1x1 kernel the columns are the pixels themselves (a view, no copy)."""
+    if geo.pointwise:  # 1x1 kernel, stride 1, no padding
         return x4.reshape(x4.shape[0], x4.shape[1], -1)
-    return for_array(x4).im2col(x4, geo.kernel_size, geo.stride, geo.padding, geo.dilation)
+    kh, kw = geo.kernel_size
+    shape = (x4.shape[0], x4.shape[1] * kh * kw, geo.out_h * geo.out_w)
+    return for_array(x4).im2col(x4, geo.kernel_size, geo.stride, geo.padding, geo.dilation,
+                                out=_take(x4, shape))
 
 
-def _columns_adjoint(cols, shape, geo):
-    """col2im of a chunk's columns back to ``shape`` (n, C, H, W): the adjoint of ``_columns``."""
+def _columns_adjoint(cols, geo, out):
+    """col2im of a chunk's columns into ``out`` (n, C, H, W): the adjoint of ``_columns``."""
     if geo.pointwise:
-        return cols.reshape(shape)
-    return for_array(cols).col2im(cols, shape, geo.kernel_size, geo.stride, geo.padding,
-                                  geo.dilation)
+        out[...] = cols.reshape(out.shape)
+        return out
+    return for_array(cols).col2im(cols, out.shape, geo.kernel_size, geo.stride, geo.padding,
+                                  geo.dilation, out=out)
+
+
+def _take(like, shape):
+    """A scratch array of ``shape`` in ``like``'s dtype (NumPy), or a new CuPy array."""
+    if get_array_module(like) is np:
+        return scratch.columns.take(shape, like.dtype)
+    return get_array_module(like).empty(shape, dtype=like.dtype)
+
+
+def _scratch_like(grad, part, rows):
+    """Scratch for a chunk's (n, rows, L) column gradients."""
+    return _take(grad, (len(range(*part.indices(grad.shape[0]))), rows, grad.shape[2]))
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -231,9 +249,11 @@ class ConvTranspose2d(Function):
         canvas = xp.empty((n, geo.c_out) + geo.col_hw, dtype=x3.dtype)
 
         def forward_chunk(part):
-            cols = per_image_matmul(weight_2d, x3[part], groups, transpose=True)
-            canvas[part] = for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size,
-                                                  geo.stride, geo.col_padding, geo.dilation)
+            cols = per_image_matmul(weight_2d, x3[part], groups, transpose=True,
+                                    out=_scratch_like(x3, part, weight_2d.shape[1] * groups))
+            for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size, geo.stride,
+                                   geo.col_padding, geo.dilation, out=canvas[part])
+            scratch.columns.give(cols)
         map_chunks(forward_chunk,
                    batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize),
                    POOL_FROM_CHUNKS)
@@ -262,11 +282,15 @@ class ConvTranspose2d(Function):
 
             def backward_chunk(part):
                 """Writes the chunk's grad_x; returns its share of grad_w."""
-                cols = for_array(grad_y).im2col(grad_y[part], geo.kernel_size, geo.stride,
-                                                geo.col_padding, geo.dilation)  # (n, C_out*kh*kw, H*W)
+                chunk = grad_y[part]                                    # (n, C_out*kh*kw, H*W):
+                cols = for_array(chunk).im2col(chunk, geo.kernel_size, geo.stride, geo.col_padding,
+                                               geo.dilation, out=_take(chunk, (
+                                                   chunk.shape[0], weight_2d.shape[1] * groups, length)))
                 if need_x:
                     per_image_matmul(weight_2d, cols, groups, out=grad_x[part])
-                return per_image_outer_sum(x3[part], cols, groups) if need_w else None
+                grad_w_part = per_image_outer_sum(x3[part], cols, groups) if need_w else None
+                scratch.columns.give(cols)
+                return grad_w_part
             grad_w_parts = map_chunks(backward_chunk, batch_chunks(
                 xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize), POOL_FROM_CHUNKS)
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None

@@ -202,3 +202,24 @@ def test_empty_batch(impl):
     assert impl.im2col(x, (3, 3), (1, 1), (1, 1), (1, 1)).shape == (0, 18, 25)
     grad = impl.col2im(np.zeros((0, 18, 25)), x.shape, (3, 3), (1, 1), (1, 1), (1, 1))
     assert grad.shape == x.shape
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_out_arrays_are_written_and_checked(impl):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 5))
+    geometry = ((3, 2), (2, 1), (1, 1), (1, 2))
+    expected = impl.im2col(x, *geometry)
+    out = np.full(expected.shape, np.nan)
+    assert impl.im2col(x, *geometry, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    grad_cols = rng.standard_normal(expected.shape)
+    grad_x = np.full(x.shape, np.nan)
+    assert impl.col2im(grad_cols, x.shape, *geometry, out=grad_x) is grad_x
+    np.testing.assert_allclose(grad_x, impl.col2im(grad_cols, x.shape, *geometry), rtol=1e-12)
+    for bad in (np.empty(expected.shape, np.float32), np.empty(expected.shape[:2] + (1,)),
+                np.empty(expected.shape[::-1]).T):
+        with pytest.raises(ValueError, match=r"im2col: out must be a C-contiguous array of shape"):
+            impl.im2col(x, *geometry, out=bad)
+    with pytest.raises(ValueError, match=r"col2im: out must be .* shape \(2, 3, 6, 5\)"):
+        impl.col2im(grad_cols, x.shape, *geometry, out=np.empty((2, 3, 6, 4)))
