@@ -2,7 +2,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from .figure import empty_figure, finish, image_grid, show_chw, to_numpy
+from .figure import class_indices, empty_figure, finish, image_grid, show_chw, to_numpy
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix", "plot_misclassified"]
 
@@ -14,12 +14,7 @@ def _labels(values, what, op):
         values = values.argmax(axis=1)
     if values.ndim != 1:
         raise ValueError(f"{op}: {what} must be class indices of shape (N,), got shape {values.shape}")
-    if values.size and not np.all(np.equal(np.mod(values, 1), 0)):
-        raise ValueError(f"{op}: {what} must hold integer class indices, got dtype {values.dtype} with fractions")
-    values = values.astype(np.int64)
-    if values.size and values.min() < 0:
-        raise ValueError(f"{op}: {what} has a negative class index {values.min()}")
-    return values
+    return class_indices(op, what, values)
 
 
 def confusion_matrix(y_true, y_pred, num_classes=None):

@@ -13,7 +13,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from .figure import finish, show_chw, to_numpy
+from .figure import class_indices, finish, show_chw, to_numpy
 
 __all__ = ["class_colours", "plot_boxes", "plot_segmentation"]
 
@@ -109,12 +109,7 @@ def _as_mask(op, name, values, height, width):
     if values.shape != (height, width):
         raise ValueError(f"{op}: expected {name} of the image's size ({height}, {width}) "
                          f"(class indices) or (K, {height}, {width}) (scores), got shape {values.shape}")
-    if values.size and not np.all(np.equal(np.mod(values, 1), 0)):
-        raise ValueError(f"{op}: {name} must hold integer class indices, got dtype {values.dtype}")
-    values = values.astype(np.int64)
-    if values.size and values.min() < 0:
-        raise ValueError(f"{op}: {name} has a negative class index {values.min()}")
-    return values
+    return class_indices(op, name, values)
 
 
 def plot_segmentation(image, mask, prediction=None, num_classes=None, class_names=None, path=None):

@@ -106,3 +106,14 @@ def empty_figure(message, figsize=(4, 2)):
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center")
     return fig
+
+
+def class_indices(op, name, values):
+    """``values`` as int64 class indices; a clear error for fractions or negative classes."""
+    if values.size and not np.all(np.equal(np.mod(values, 1), 0)):
+        raise ValueError(f"{op}: {name} must hold integer class indices, got dtype {values.dtype} "
+                         "with fractions")
+    values = values.astype(np.int64)
+    if values.size and values.min() < 0:
+        raise ValueError(f"{op}: {name} has a negative class index {values.min()}")
+    return values
