@@ -10,10 +10,10 @@ from . import ops
 from .device import device_of, move_array, normalize_device
 from .dtypes import is_floating, resolve_dtype
 from .engine import run_backward
-from .grad_mode import is_grad_enabled
+from .inplace import InPlaceMethods
 
 
-class Tensor:
+class Tensor(InPlaceMethods):
     """An n-dimensional array that records the operations applied to it.
 
     Build one with ``mc.tensor(data)``, ``mc.randn(*shape)`` etc.; ``Tensor(array)`` wraps
@@ -220,68 +220,6 @@ class Tensor:
 
     def astype(self, dtype):
         return self.to(dtype=dtype)
-
-    # ----- in-place updates (bump the version; refused on tensors in a recorded graph) ----
-    def _check_inplace(self, op):
-        if is_grad_enabled() and self.requires_grad:
-            kind = "a leaf tensor that requires grad" if self.is_leaf else "a tensor that is part of a graph"
-            raise RuntimeError(f"{op}: in-place operation on {kind}; wrap it in `with mc.no_grad():` "
-                               "or use the out-of-place version")
-
-    def _inplace(self, op, new_values):
-        self._check_inplace(op)
-        value = new_values.data if isinstance(new_values, Tensor) else new_values
-        self.data[...] = value
-        self._version += 1
-        return self
-
-    def add_(self, other, alpha=1):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("add_", self.data + alpha * other)
-
-    def sub_(self, other, alpha=1):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("sub_", self.data - alpha * other)
-
-    def mul_(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("mul_", self.data * other)
-
-    def div_(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._inplace("div_", self.data / other)
-
-    def clamp_(self, min=None, max=None):
-        return self._inplace("clamp_", self._xp().clip(self.data, min, max))
-
-    def copy_(self, source):
-        source = source.data if isinstance(source, Tensor) else source
-        if tuple(np.shape(source)) != self.shape and np.size(source) != 1:
-            raise ValueError(f"copy_: source shape {tuple(np.shape(source))} does not match {self.shape}")
-        return self._inplace("copy_", move_array(source, self.device) if hasattr(source, "shape") else source)
-
-    def fill_(self, value):
-        return self._inplace("fill_", value)
-
-    def zero_(self):
-        return self._inplace("zero_", 0)
-
-    def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
-        self.data[_unwrap_index(index)] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
-
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
 
     # ----- operators ----------------------------------------------------------------------
     def __add__(self, other): return ops.add(self, other)
