@@ -37,13 +37,14 @@ import collections
 import json
 import math
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
 from kernels.backend import is_cupy_array
+
+from .atomic import atomic_write
 
 FORMAT_NAME = "minicnn"
 FORMAT_VERSION = 1
@@ -210,39 +211,10 @@ class _Decoder:
 # ---------------------------------------------------------------- files
 
 
-def _current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_atomically(path, arrays):
     """np.savez to a temporary file beside ``path``, fsync, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(
-        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            np.savez(temp_file, **arrays)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.chmod(temp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; use the usual mode
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-    try:  # make the rename itself durable (POSIX; not possible on every OS)
-        directory_handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory_handle)
-    except OSError:
-        pass
-    finally:
-        os.close(directory_handle)
+    with atomic_write(path) as temp_file:
+        np.savez(temp_file, **arrays)
 
 
 def save(obj, path):

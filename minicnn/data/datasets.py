@@ -22,6 +22,7 @@ import tarfile
 
 import numpy as np
 
+from ..atomic import atomic_write
 from . import cifar, idx
 from .download import data_root, download_from_mirrors
 
@@ -205,7 +206,5 @@ def extract_cifar10_binaries(archive_path, root):
             if not member.isfile():
                 raise ValueError(f"CIFAR10: {archive_path}: {member.name} is not a regular file")
             source = archive.extractfile(member)
-            temp_path = os.path.join(folder, f".{name}.part")
-            with open(temp_path, "wb") as target:
+            with atomic_write(os.path.join(folder, name), suffix=".part") as target:
                 target.write(source.read())
-            os.replace(temp_path, os.path.join(folder, name))

@@ -9,8 +9,9 @@ A file already in the cache with the right checksum is used as is, without any n
 
 import hashlib
 import os
-import tempfile
 import urllib.request
+
+from ..atomic import atomic_write
 
 CHUNK_BYTES = 1 << 20  # read and hash 1 MiB at a time
 
@@ -63,25 +64,17 @@ def download(url, filename, sha256=None, root=None, md5=None, timeout=60):
     if os.path.isfile(final_path) and not _checksum_problems(final_path, sha256, md5):
         return final_path  # cache hit: no network
 
-    handle, temp_path = tempfile.mkstemp(dir=root, prefix=f".{filename}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                    temp_file.write(chunk)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        problems = _checksum_problems(temp_path, sha256, md5)
+    # Any failure (network, checksum, Ctrl-C) removes the partial file: the cache stays clean.
+    with atomic_write(final_path, suffix=".part") as temp_file:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                temp_file.write(chunk)
+        temp_file.flush()
+        problems = _checksum_problems(temp_file.name, sha256, md5)
         if problems:
             raise ValueError(
                 f"download: checksum mismatch for {url} ({filename}): " + "; ".join(problems)
             )
-        os.replace(temp_path, final_path)
-    except BaseException:
-        # Any failure (network, checksum, Ctrl-C): the partial file goes, the cache stays clean.
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
     return final_path
 
 

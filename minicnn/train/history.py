@@ -21,7 +21,8 @@ stopped early (early stopping, divergence).
 """
 import json
 import math
-import os
+
+from ..atomic import atomic_write
 
 STEP_FIELDS = ("step_loss", "step_lr")
 EPOCH_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "images_per_s")
@@ -91,10 +92,8 @@ class History:
     def save_json(self, path):
         """Write ``to_dict()`` as JSON (NaN/inf written as the strings "NaN"/"Infinity"/...)."""
         text = json.dumps(_encode_nonfinite(self.to_dict()), indent=1)
-        temp_path = f"{path}.tmp"
-        with open(temp_path, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w", encoding="utf-8") as f:  # a crash keeps the previous file
             f.write(text)
-        os.replace(temp_path, path)  # a crash while writing keeps the previous file
 
     @classmethod
     def load_json(cls, path):

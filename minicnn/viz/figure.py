@@ -5,11 +5,11 @@ a display, no global "current figure" is touched, and two threads can draw at on
 """
 import math
 import os
-import uuid
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..atomic import atomic_write
 from ..autograd.device import move_array
 from ..autograd.tensor import Tensor
 
@@ -28,16 +28,8 @@ def save_figure(fig, path, dpi=100):
     os.makedirs(folder, exist_ok=True)
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     image_format = extension if extension else "png"
-    # a unique temporary name in the same folder (same file system, so os.replace is atomic)
-    temp_path = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temp_path, "xb") as f:
-            fig.savefig(f, format=image_format, dpi=dpi, bbox_inches="tight")
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    with atomic_write(path) as f:
+        fig.savefig(f, format=image_format, dpi=dpi, bbox_inches="tight")
     return path
 
 
