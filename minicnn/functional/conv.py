@@ -143,9 +143,8 @@ class Conv2d(Function):
         grad_x = xp.empty(padded_shape, dtype=grad.dtype) if need_x else None
         grad_w = grad_b = None
 
-        def backward_chunk(index):
-            """Writes chunk ``index``'s grad_x; returns its share of grad_w."""
-            part = ctx.parts[index]
+        def backward_chunk(part):
+            """Writes the chunk's grad_x; returns its share of grad_w."""
             grad_w_part = None
             if need_w:                                   # the chunk's columns, recomputed
                 cols = _columns(x4[part], geo)
@@ -153,13 +152,12 @@ class Conv2d(Function):
                 scratch.columns.give(cols)
             if need_x:                                   # grad_cols (chunk, C_in*kh*kw, L)
                 grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True,
-                                             out=_scratch_like(grad, part, weight_2d.shape[1] * groups))
+                                             out=_scratch_rows(grad[part], weight_2d.shape[1] * groups))
                 _columns_adjoint(grad_cols, geo, out=grad_x[part])
                 scratch.columns.give(grad_cols)
             return grad_w_part
         if need_x or need_w:
-            grad_w_parts = map_chunks(backward_chunk, list(range(len(ctx.parts))),
-                                      POOL_FROM_CHUNKS)
+            grad_w_parts = map_chunks(backward_chunk, ctx.parts, POOL_FROM_CHUNKS)
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
         if need_x:
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
@@ -198,9 +196,9 @@ def _take(like, shape):
     return get_array_module(like).empty(shape, dtype=like.dtype)
 
 
-def _scratch_like(grad, part, rows):
-    """Scratch for a chunk's (n, rows, L) column gradients."""
-    return _take(grad, (len(range(*part.indices(grad.shape[0]))), rows, grad.shape[2]))
+def _scratch_rows(chunk, rows):
+    """Scratch columns (n, rows, L) for a chunk (n, C, L) of the batch."""
+    return _take(chunk, (chunk.shape[0], rows, chunk.shape[2]))
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -250,7 +248,7 @@ class ConvTranspose2d(Function):
 
         def forward_chunk(part):
             cols = per_image_matmul(weight_2d, x3[part], groups, transpose=True,
-                                    out=_scratch_like(x3, part, weight_2d.shape[1] * groups))
+                                    out=_scratch_rows(x3[part], weight_2d.shape[1] * groups))
             for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size, geo.stride,
                                    geo.col_padding, geo.dilation, out=canvas[part])
             scratch.columns.give(cols)
