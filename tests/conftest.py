@@ -7,6 +7,7 @@ Hypothesis profile: ``deadline=None`` (gradchecks and Numba compiles are slow th
 time), a modest ``max_examples``; with ``CI=true`` in the environment the examples are
 derandomized so a CI run is reproducible. ``HYPOTHESIS_PROFILE=<name>`` picks a profile.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -112,3 +113,16 @@ def to_torch(array, requires_grad=False):
     ``pytest.importorskip("torch")`` in the test."""
     import torch
     return torch.tensor(np.array(array), requires_grad=requires_grad)
+
+
+@contextlib.contextmanager
+def reference_kernels():
+    """Run the block (a gradient check) on the readable NumPy kernels; the pooling and
+    norm tests' test_numba_and_reference_backends_agree tie the Numba kernels to them."""
+    import kernels
+    previous = kernels.get_backend()
+    kernels.set_backend("reference")
+    try:
+        yield
+    finally:
+        kernels.set_backend(previous)

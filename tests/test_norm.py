@@ -8,7 +8,6 @@
 * state-dict keys and reprs exactly PyTorch's; Numba and reference backends agree;
 * clear errors: channel count vs num_features, wrong rank, 1 value per channel.
 """
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -18,22 +17,9 @@ import kernels
 import minicnn as mc
 import minicnn.functional as F
 import minicnn.nn as nn
-from conftest import assert_close, leaf
+from conftest import assert_close, leaf, reference_kernels
 
 FEW = settings(max_examples=20, deadline=None)
-
-
-@contextmanager
-def reference_kernels():
-    """Run a gradient check on the NumPy kernels. A gradcheck calls the op hundreds of
-    times on tiny arrays, where Numba's threaded kernels only add thread start-up (and
-    stall on a busy machine); test_numba_and_reference_backends_agree ties the two."""
-    previous = kernels.get_backend()
-    kernels.set_backend("reference")
-    try:
-        yield
-    finally:
-        kernels.set_backend(previous)
 
 
 SHAPES = st.sampled_from([(4, 3), (3, 2, 5), (2, 3, 3, 4), (5, 1, 2, 2), (2, 2, 1, 3)])

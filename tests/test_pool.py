@@ -11,7 +11,6 @@ adaptive_max_pool2d, and the nn modules around them.
 * bad input gets a clear error.
 """
 import math
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -21,22 +20,9 @@ import kernels
 import minicnn as mc
 import minicnn.functional as F
 import minicnn.nn as nn
-from conftest import assert_close, distinct_arrays, leaf
+from conftest import assert_close, distinct_arrays, leaf, reference_kernels
 
 FEW = settings(max_examples=25, deadline=None)
-
-
-@contextmanager
-def reference_kernels():
-    """Run a gradient check on the NumPy kernels. A gradcheck calls the op hundreds of
-    times on tiny arrays, where Numba's threaded kernels only add thread start-up (and
-    stall on a busy machine); test_numba_and_reference_backends_agree ties the two."""
-    previous = kernels.get_backend()
-    kernels.set_backend("reference")
-    try:
-        yield
-    finally:
-        kernels.set_backend(previous)
 
 
 def out_size(size, kernel, stride, padding, dilation, ceil_mode):
