@@ -6,6 +6,8 @@ The rules are those of docs/kernels.md and the reference kernels.
 """
 import numpy as np
 
+from kernels.reference.conv import check_out  # noqa: F401  (array-module agnostic: xp=cupy)
+from kernels.reference.pool import check_same_shape as check_shape  # noqa: F401
 from kernels.shapes import conv_output_size, pool_output_size
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -31,26 +33,6 @@ def check_index_array(cupy, op, name, array, ndim):
         raise TypeError(f"{op}: {name} must be an integer (int64) array, got {array.dtype}")
     if array.ndim != ndim:
         raise ValueError(f"{op}: {name} must have {ndim} dims, got shape {tuple(array.shape)}")
-
-
-def check_shape(op, name, array, expected_shape):
-    """Raise ValueError unless ``array.shape == expected_shape``."""
-    if tuple(array.shape) != tuple(expected_shape):
-        raise ValueError(f"{op}: {name} must have shape {tuple(expected_shape)}, "
-                         f"got {tuple(array.shape)}")
-
-
-def check_out(cupy, op, out, shape, dtype):
-    """``out`` is None (a new array is made) or a C-contiguous CuPy array of exactly
-    ``shape`` and ``dtype``, which the kernel then writes into; returns the array to use."""
-    if out is None:
-        return cupy.empty(shape, dtype=dtype)
-    if (not isinstance(out, cupy.ndarray) or tuple(out.shape) != tuple(shape)
-            or out.dtype != dtype or not out.flags.c_contiguous):
-        raise ValueError(f"{op}: out must be a C-contiguous cupy.ndarray of shape {tuple(shape)} "
-                         f"and dtype {np.dtype(dtype)}, got {type(out).__name__} "
-                         f"{tuple(getattr(out, 'shape', ()))} {getattr(out, 'dtype', '')}")
-    return out
 
 
 def check_input_shape(op, input_shape):

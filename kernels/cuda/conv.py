@@ -22,7 +22,7 @@ def im2col(x, kernel_size, stride, padding, dilation, out=None):
     n, c, height, width = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     x = cupy.ascontiguousarray(x)
-    cols = checks.check_out(cupy, op, out, (n, c * kh * kw, out_h * out_w), x.dtype)
+    cols = checks.check_out(op, out, (n, c * kh * kw, out_h * out_w), x.dtype, cupy)
     kernel = get_kernel(SOURCE, "im2col", x.dtype, op)
     launch(kernel, cols.size, x, cols,
            *ints(n, c, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))
@@ -46,7 +46,7 @@ def col2im(cols, input_shape, kernel_size, stride, padding, dilation, out=None):
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     checks.check_shape(op, "cols", cols, (n, c * kh * kw, out_h * out_w))
     cols = cupy.ascontiguousarray(cols)
-    x = checks.check_out(cupy, op, out, (n, c, height, width), cols.dtype)
+    x = checks.check_out(op, out, (n, c, height, width), cols.dtype, cupy)
     kernel = get_kernel(SOURCE, "col2im", cols.dtype, op)
     launch(kernel, x.size, cols, x,
            *ints(n, c, height, width, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w))

@@ -58,14 +58,15 @@ def check_float_array(op, name, array):
         raise TypeError(f"{op}: {name} must be a float32 or float64 NumPy array, got {kind}")
 
 
-def check_out(op, out, shape, dtype):
-    """``out`` (the array to write the result into) is None or a C-contiguous NumPy array of
-    exactly ``shape`` and ``dtype``; returns it, or a new empty one when None."""
+def check_out(op, out, shape, dtype, xp=np):
+    """``out`` (the array to write the result into) is None or a C-contiguous ``xp`` array
+    (NumPy, or CuPy for the CUDA kernels) of exactly ``shape`` and ``dtype``; returns it, or
+    a new empty one when None."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
-    if (not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype
+        return xp.empty(shape, dtype=dtype)
+    if (not isinstance(out, xp.ndarray) or tuple(out.shape) != tuple(shape) or out.dtype != dtype
             or not out.flags.c_contiguous):
-        got = (f"{type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}"
+        got = (f"{type(out).__name__} {tuple(getattr(out, 'shape', ()))} {getattr(out, 'dtype', '')}"
                f"{'' if getattr(out, 'flags', None) is None or out.flags.c_contiguous else ' (not contiguous)'}")
         raise ValueError(f"{op}: out must be a C-contiguous array of shape {tuple(shape)} and "
                          f"dtype {np.dtype(dtype)}, got {got}")
