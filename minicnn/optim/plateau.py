@@ -16,11 +16,17 @@ loss (or the training loss when there is no validation set) to ``step`` by itsel
 """
 import math
 
+from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 
 
-class ReduceLROnPlateau:
-    """Multiply the rates by ``factor`` after ``patience`` epochs without improvement."""
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the rates by ``factor`` after ``patience`` epochs without improvement.
+
+    An ``LRScheduler`` as in PyTorch (``get_last_lr``, ``state_dict``, ``load_state_dict``
+    are the base class's), but with its own constructor and ``step(metrics)``: it has no
+    schedule of its own, only the watched metric.
+    """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
@@ -87,14 +93,3 @@ class ReduceLROnPlateau:
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
                 group["lr"] = new_lr
-
-    def get_last_lr(self):
-        """The rates after the last ``step()``, one per parameter group."""
-        return list(self._last_lr)
-
-    def state_dict(self):
-        """Every attribute but the optimizer (plain numbers and lists: ``mc.save`` can store it)."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
