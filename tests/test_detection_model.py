@@ -4,6 +4,7 @@ yolo_targets, argument errors, and a short training run whose loss falls and who
 training-set mAP@0.5 rises from ~0 at initialisation."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import minicnn as mc
 from minicnn import models, vision
@@ -130,6 +131,23 @@ def test_loss_gradcheck_float64():
     targets, _ = small_targets()
     pred = mc.tensor(np.random.default_rng(2).normal(size=targets.shape), requires_grad=True)
     assert mc.gradcheck(lambda p: models.yolo_loss(p, targets, 5.0, 0.5), [pred])
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.integers(1, 2), grid=st.integers(1, 3), classes=st.integers(1, 3),
+       lambdas=st.tuples(st.floats(0.5, 5.0), st.floats(0.1, 1.0)), seed=st.integers(0, 10**6))
+def test_loss_gradcheck_on_drawn_grids(batch, grid, classes, lambdas, seed):
+    """float64 finite differences on drawn (N, S, S, 5 + C) targets and predictions."""
+    rng = np.random.default_rng(seed)
+    targets = np.zeros((batch, grid, grid, 5 + classes))
+    responsible = rng.random((batch, grid, grid)) < 0.5
+    targets[..., 4] = responsible
+    targets[..., 0:2] = rng.uniform(0.05, 0.95, (batch, grid, grid, 2)) * responsible[..., None]
+    targets[..., 2:4] = rng.uniform(0.05, 1.0, (batch, grid, grid, 2)) * responsible[..., None]
+    labels = rng.integers(0, classes, (batch, grid, grid))
+    targets[..., 5:] = np.eye(classes)[labels] * responsible[..., None]
+    pred = mc.tensor(rng.normal(size=targets.shape), requires_grad=True)
+    assert mc.gradcheck(lambda p: models.yolo_loss(p, targets, *lambdas), [pred])
 
 
 def test_loss_gradient_reaches_the_model_and_is_finite_for_huge_logits():
