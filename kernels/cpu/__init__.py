@@ -9,3 +9,4 @@ from .norm import batchnorm_backward, batchnorm_forward, batchnorm_stats  # noqa
 from .pool import (avgpool2d_backward, avgpool2d_forward, maxpool2d_backward,  # noqa: F401
                    maxpool2d_forward, maxunpool2d, maxunpool2d_backward)
 from .threads import get_num_threads, map_chunks, set_num_threads  # noqa: F401
+from .winograd import winograd_input, winograd_output, winograd_output_adjoint  # noqa: F401
