@@ -173,6 +173,8 @@ for dtype in ("float32", "float64"):
     x = mc.tensor(np.ones((2, 3, 6, 6), dtype=dtype), requires_grad=True)
     w = mc.tensor(np.ones((4, 3, 3, 3), dtype=dtype), requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()
+    x16 = mc.tensor(np.ones((2, 3, 16, 16), dtype=dtype), requires_grad=True)  # Winograd's size
+    F.conv2d(x16, w, padding=1).sum().backward()
     wt = mc.tensor(np.ones((3, 4, 3, 3), dtype=dtype), requires_grad=True)
     F.conv_transpose2d(x, wt, stride=2).sum().backward()
     timings[dtype] = time.perf_counter() - t0
@@ -190,8 +192,9 @@ def compile_times():
             done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
                                   text=True, check=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print("\nNumba compile cost of the conv family (im2col + col2im), first conv2d + "
-          "conv_transpose2d forward+backward per dtype, in a fresh process:")
+    print("\nNumba compile cost of the conv family (im2col, col2im and the Winograd transforms), "
+          "first conv2d (6x6 and 16x16) + conv_transpose2d forward+backward per dtype, in a "
+          "fresh process:")
     rows = [[name] + [1e3 * r[key] for key in ("import", "float32", "float64")]
             for name, r in zip(("cold (empty cache)", "cached (2nd process)"), results)]
     print_table(["", "import ms", "float32 ms", "float64 ms"], rows)

@@ -29,7 +29,7 @@ from kernels.backend import for_array, get_array_module
 from kernels.cpu import map_chunks
 
 from ..autograd.function import Function
-from . import scratch
+from . import scratch, winograd
 from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 
 __all__ = ["conv2d", "conv_transpose2d"]
@@ -44,6 +44,14 @@ def batch_chunks(xp, n, bytes_per_image):
         return [slice(0, n)]
     step = max(1, int(CHUNK_BYTES // max(1, bytes_per_image)))
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def chunk_runner(xp, n):
+    """``run(function, bytes_per_image)``: ``function(part)`` for each of ``batch_chunks``'s
+    slices of a batch of ``n`` (on the thread pool when there are threads and chunks enough)."""
+    def run(function, bytes_per_image):
+        return map_chunks(function, batch_chunks(xp, n, bytes_per_image), POOL_FROM_CHUNKS)
+    return run
 
 
 # ----- the GEMMs ------------------------------------------------------------------------------
@@ -113,6 +121,13 @@ class Conv2d(Function):
             x4 = _pad_bottom_right(x4, geo.extra_h, geo.extra_w)
         xp = get_array_module(x4)
         n, length = x4.shape[0], geo.out_h * geo.out_w
+        ctx.geo, ctx.groups = geo, groups
+        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
+        ctx.winograd = winograd.applies(geo, groups, x4)
+        if ctx.winograd:  # 3x3, stride 1: see winograd.py
+            out = winograd.conv2d_forward(x4, weight, geo, chunk_runner(xp, n))
+            out = _add_bias(out, bias, 1)
+            return out[0] if geo.unbatched else out
         weight_2d = weight.reshape(weight.shape[0], -1)               # (C_out, C_in/G*kh*kw)
         out = xp.empty((n, weight.shape[0], length), dtype=x4.dtype)
 
@@ -125,8 +140,6 @@ class Conv2d(Function):
         ctx.parts = batch_chunks(xp, n, cols_bytes)
         map_chunks(forward_chunk, ctx.parts, POOL_FROM_CHUNKS)
         _add_bias(out, bias, 1)
-        ctx.geo, ctx.groups = geo, groups
-        ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
         out = out.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
         return out[0] if geo.unbatched else out
 
@@ -139,6 +152,12 @@ class Conv2d(Function):
         grad = xp.ascontiguousarray(grad_out).reshape(n, weight.shape[0], -1)  # (N, C_out, L)
         weight_2d = weight.reshape(weight.shape[0], -1)
         need_x, need_w, need_b = ctx.needs_input_grad
+        if ctx.winograd:
+            grad4 = grad.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
+            grad_x, grad_w = winograd.conv2d_backward(grad4, x4, weight, geo, need_x, need_w,
+                                                      chunk_runner(xp, n))
+            grad_b = grad.sum(axis=(0, 2)) if need_b else None
+            return (grad_x.reshape(geo.input_shape) if need_x else None), grad_w, grad_b
         padded_shape = (n, geo.input_shape[-3], geo.in_h + geo.extra_h, geo.in_w + geo.extra_w)
         grad_x = xp.empty(padded_shape, dtype=grad.dtype) if need_x else None
         grad_w = grad_b = None

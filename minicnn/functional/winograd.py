@@ -1,0 +1,140 @@
+"""conv2d by Winograd's F(2x2, 3x3) for 3x3 stride-1 kernels on the CPU (``conv.py`` calls it).
+
+The kernels (``kernels/*/winograd.py``) hold the math of the transforms; here they are put
+together into a forward and a backward, chunk by chunk as in the im2col path::
+
+    U  = G W G^T per (o, c)               (16, C_out, C_in)       weight transform
+    V  = winograd_input(x, padding)        (16, C_in, n, TH, TW)
+    y  = winograd_output(U @ V)            16 GEMMs (C_out, C_in) @ (C_in, n*TH*TW)
+
+    grad_x = the same forward on grad_y, with W flipped (rot180, C_in and C_out swapped) and
+             padding 2 - p: a stride-1 convolution's input gradient is the "full" convolution
+             of the output gradient with the flipped kernel
+    grad_W = G^T dU G,   dU = sum over chunks of winograd_output_adjoint(grad_y) @ V^T
+
+It does a quarter of the multiplications of im2col + GEMM (2.25x fewer multiplications,
+and on ResNet shapes its GEMMs run faster too: their operands are 4x the input, not 9x),
+and the backward needs no col2im. Float32 rounding differs from the direct sum only in the
+last bits (the transforms add at most 3 numbers, with weights 1 and 1/2).
+
+Used when: a NumPy array (the CUDA backend keeps im2col), kernel 3x3, stride 1, dilation 1,
+groups 1, padding at most 2 on each side (so that the input gradient's padding 2 - p is
+not negative), and an output of at least ``MIN_SIZE`` x ``MIN_SIZE``. ``MINICNN_WINOGRAD=0``
+in the environment, or ``set_enabled(False)``, turns it off (conv2d then uses im2col for
+every shape; tests compare the two).
+"""
+import os
+
+import numpy as np
+
+from kernels.backend import for_array
+from kernels.reference.winograd import G, winograd_tiles
+
+from . import scratch
+
+# On small planes (8x8 in a ResNet's last stage) the transforms' short rows cost more than
+# the multiplications saved: a 64->64 conv at 8x8, batch 128, took 16-19 ms forward+backward
+# there vs 13 ms by im2col, while 16x16 and 32x32 planes ran 1.2-1.4x faster by Winograd.
+MIN_SIZE = 16
+_state = {"enabled": os.environ.get("MINICNN_WINOGRAD", "1") != "0", "min_size": MIN_SIZE}
+
+
+def set_enabled(enabled=True, min_size=MIN_SIZE):
+    """Turn the Winograd path of conv2d on (the default) or off; ``min_size`` is the smallest
+    output height and width that takes it (tests use 1 to reach every shape)."""
+    _state["enabled"], _state["min_size"] = bool(enabled), int(min_size)
+
+
+def is_enabled():
+    return _state["enabled"]
+
+
+def applies(geo, groups, x):
+    """True when conv2d with geometry ``geo`` on array ``x`` takes the Winograd path."""
+    return (_state["enabled"] and type(x) is np.ndarray and geo.kernel_size == (3, 3)
+            and geo.stride == (1, 1) and geo.dilation == (1, 1) and groups == 1
+            and not (geo.extra_h or geo.extra_w) and max(geo.padding) <= 2
+            and min(geo.out_h, geo.out_w) >= _state["min_size"])
+
+
+# (G W G^T)[a, b] = sum_{u,v} G[a, u] G[b, v] W[u, v]: one (16, 9) matrix, kron(G, G), maps
+# every flattened 3x3 kernel to its 4x4 transform, so both transforms below are one GEMM.
+G_KRON = np.kron(G, G)
+
+
+def weight_transform(weight):
+    """U[4a+b, o, c] = (G W[o, c] G^T)[a, b]: (C_out, C_in, 3, 3) -> (16, C_out, C_in)."""
+    c_out, c_in = weight.shape[:2]
+    flat = weight.reshape(c_out * c_in, 9)
+    return (G_KRON.astype(weight.dtype) @ flat.T).reshape(16, c_out, c_in)
+
+
+def weight_transform_adjoint(grad_u):
+    """dW[o, c] = G^T dU[:, o, c] G: (16, C_out, C_in) -> (C_out, C_in, 3, 3)."""
+    _, c_out, c_in = grad_u.shape
+    flat = grad_u.reshape(16, c_out * c_in).T @ G_KRON.astype(grad_u.dtype)
+    return flat.reshape(c_out, c_in, 3, 3)
+
+
+def flipped(weight):
+    """The kernel of the input gradient: rot180 of each 3x3 kernel, C_in and C_out swapped."""
+    return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
+
+def convolve(x, u, padding, out, run_chunks):
+    """out (N, C_out, OH, OW) = the 3x3 convolution of x (N, C_in, H, W) whose transformed
+    kernel is ``u`` (16, C_out, C_in). ``run_chunks(function, bytes_per_image)`` calls
+    ``function(part)`` for slices ``part`` of the batch (conv.py's chunks and threads) and
+    returns the results."""
+    kernels = for_array(x)
+    c_in = x.shape[1]
+    c_out, out_hw = u.shape[1], out.shape[2:]
+    th, tw = winograd_tiles(*out_hw)
+
+    def chunk(part):
+        images = x[part]
+        k = images.shape[0]
+        v = kernels.winograd_input(images, padding, out=scratch.columns.take((16, c_in, k, th, tw), x.dtype))
+        m = scratch.columns.take((16, c_out, k, th, tw), x.dtype)
+        np.matmul(u, v.reshape(16, c_in, -1), out=m.reshape(16, c_out, -1))
+        kernels.winograd_output(m, out_hw, out=out[part])
+        scratch.columns.give(v)
+        scratch.columns.give(m)
+    run_chunks(chunk, 16 * max(c_in, c_out) * th * tw * x.itemsize)
+    return out
+
+
+def conv2d_forward(x4, weight, geo, run_chunks):
+    """y (N, C_out, OH, OW) of x4 (N, C_in, H, W) and weight (C_out, C_in, 3, 3)."""
+    out = np.empty((x4.shape[0], weight.shape[0], geo.out_h, geo.out_w), dtype=x4.dtype)
+    return convolve(x4, weight_transform(weight), geo.padding, out, run_chunks)
+
+
+def conv2d_backward(grad, x4, weight, geo, need_x, need_w, run_chunks):
+    """(grad_x (N, C_in, H, W) or None, grad_w (C_out, C_in, 3, 3) or None) from
+    grad (N, C_out, OH, OW)."""
+    grad = np.ascontiguousarray(grad)
+    grad_x = grad_w = None
+    if need_x:
+        grad_x = np.empty(x4.shape, dtype=grad.dtype)
+        ph, pw = geo.padding
+        convolve(grad, weight_transform(flipped(weight)), (2 - ph, 2 - pw), grad_x, run_chunks)
+    if need_w:
+        kernels = for_array(x4)
+        c_in, c_out = x4.shape[1], weight.shape[0]
+        th, tw = winograd_tiles(geo.out_h, geo.out_w)
+
+        def chunk(part):
+            k = grad[part].shape[0]
+            v = kernels.winograd_input(x4[part], geo.padding,
+                                       out=scratch.columns.take((16, c_in, k, th, tw), x4.dtype))
+            dm = kernels.winograd_output_adjoint(
+                grad[part], out=scratch.columns.take((16, c_out, k, th, tw), x4.dtype))
+            # dU[xi] = dM[xi] @ V[xi]^T, summed over the chunk's tiles
+            du = np.matmul(dm.reshape(16, c_out, -1), v.reshape(16, c_in, -1).transpose(0, 2, 1))
+            scratch.columns.give(v)
+            scratch.columns.give(dm)
+            return du
+        du_parts = run_chunks(chunk, 16 * max(c_in, c_out) * th * tw * x4.itemsize)
+        grad_w = weight_transform_adjoint(sum(du_parts[1:], du_parts[0]))
+    return grad_x, grad_w
