@@ -22,10 +22,10 @@ from test_conv import LAYOUTS, direct_conv2d, gemm_layout
 
 
 @contextmanager
-def algorithm(enabled, min_size=1):
-    """Winograd on for every eligible size (min_size=1), or off."""
-    before = winograd.is_enabled(), winograd._state["min_size"]
-    winograd.set_enabled(enabled, min_size)
+def algorithm(enabled, always=True):
+    """Winograd on for every convolution it can compute (always), or off."""
+    before = winograd.settings()
+    winograd.set_enabled(enabled, always)
     try:
         yield
     finally:
@@ -51,19 +51,21 @@ def test_which_convolutions_take_the_winograd_path(monkeypatch):
     calls = []
     original = winograd.conv2d_forward
     monkeypatch.setattr(winograd, "conv2d_forward", lambda *a: calls.append(1) or original(*a))
-    x = mc.randn(2, 4, 16, 16)
+    x = mc.randn(2, 16, 16, 16)
 
-    def taken(shape=(4, 4, 3, 3), **kwargs):
+    def taken(shape=(16, 16, 3, 3), **kwargs):
         calls.clear()
         F.conv2d(x, mc.randn(*shape), **kwargs)
         return bool(calls)
     assert taken(padding=1) and taken(padding=(1, 2)) and taken(padding="same")
     assert not taken(padding=0)                                 # 14x14: below MIN_SIZE
     assert not taken(stride=2, padding=1) and not taken(dilation=2, padding=2)
-    assert not taken((4, 2, 3, 3), padding=1, groups=2) and not taken((4, 4, 5, 5), padding=2)
+    assert not taken((16, 8, 3, 3), padding=1, groups=2) and not taken((16, 16, 5, 5), padding=2)
+    assert not taken((3, 16, 3, 3), padding=1)                  # too few channels to pay
+    assert taken((8, 16, 3, 3), padding=1)                      # 8 * 16 >= 5 * (8 + 16)
     assert not taken(padding=3)                                 # 2 - p < 0 for the backward
-    with algorithm(True, min_size=1):
-        assert taken(padding=0)
+    with algorithm(True, always=True):
+        assert taken(padding=0) and taken((3, 16, 3, 3), padding=1)
     with algorithm(False):
         assert not taken(padding=1)
 

@@ -102,7 +102,7 @@ def winograd_input(x, padding, out=None):
     xpad[:, :, ph:ph + h, pw:pw + w] = x
     d = _tile_patches(xpad, 4, 2)                                    # (N, C, TH, TW, 4, 4)
     b_t = B_T.astype(x.dtype)
-    v = np.einsum("ar,ncijrs,bs->abcnij", b_t, d, b_t)               # (4, 4, C, N, TH, TW)
+    v = np.einsum("ar,ncijrs,bs->abcnij", b_t, d, b_t, optimize=True)  # (4, 4, C, N, TH, TW)
     result[...] = v.reshape(result.shape)
     return result
 
@@ -118,7 +118,7 @@ def winograd_output(m, out_hw, out=None):
     _, c, n, th, tw = m.shape
     result = check_out("winograd_output", out, (n, c, out_h, out_w), m.dtype)
     a_t = A_T.astype(m.dtype)
-    y = np.einsum("ra,abcnij,sb->ncirjs", a_t, m.reshape(4, 4, c, n, th, tw), a_t)
+    y = np.einsum("ra,abcnij,sb->ncirjs", a_t, m.reshape(4, 4, c, n, th, tw), a_t, optimize=True)
     result[...] = y.reshape(n, c, 2 * th, 2 * tw)[:, :, :out_h, :out_w]
     return result
 
@@ -139,6 +139,6 @@ def winograd_output_adjoint(grad, out=None):
     gpad[:, :, :out_h, :out_w] = grad
     g = gpad.reshape(n, c, th, 2, tw, 2)
     a_t = A_T.astype(grad.dtype)
-    dm = np.einsum("ra,ncirjs,sb->abcnij", a_t, g, a_t)             # (4, 4, C, N, TH, TW)
+    dm = np.einsum("ra,ncirjs,sb->abcnij", a_t, g, a_t, optimize=True)  # (4, 4, C, N, TH, TW)
     result[...] = dm.reshape(result.shape)
     return result

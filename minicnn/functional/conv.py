@@ -123,7 +123,7 @@ class Conv2d(Function):
         n, length = x4.shape[0], geo.out_h * geo.out_w
         ctx.geo, ctx.groups = geo, groups
         ctx.save_for_backward(weight, x4 if ctx.needs_input_grad[1] else None)
-        ctx.winograd = winograd.applies(geo, groups, x4)
+        ctx.winograd = winograd.applies(geo, groups, x4, weight.shape[0])
         if ctx.winograd:  # 3x3, stride 1: see winograd.py
             out = winograd.conv2d_forward(x4, weight, geo, chunk_runner(xp, n))
             out = _add_bias(out, bias, 1)
