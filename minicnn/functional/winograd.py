@@ -92,6 +92,11 @@ def flipped(weight):
     return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
 
 
+def _bytes_per_image(c_in, c_out, th, tw, itemsize):
+    """One image's share of a chunk: its transformed input or output, whichever is larger."""
+    return 16 * max(c_in, c_out) * th * tw * itemsize
+
+
 def convolve(x, u, padding, out, run_chunks):
     """out (N, C_out, OH, OW) = the 3x3 convolution of x (N, C_in, H, W) whose transformed
     kernel is ``u`` (16, C_out, C_in). ``run_chunks(function, bytes_per_image)`` calls
@@ -111,7 +116,7 @@ def convolve(x, u, padding, out, run_chunks):
         kernels.winograd_output(m, out_hw, out=out[part])
         scratch.columns.give(v)
         scratch.columns.give(m)
-    run_chunks(chunk, 16 * max(c_in, c_out) * th * tw * x.itemsize)
+    run_chunks(chunk, _bytes_per_image(c_in, c_out, th, tw, x.itemsize))
     return out
 
 
@@ -146,6 +151,6 @@ def conv2d_backward(grad, x4, weight, geo, need_x, need_w, run_chunks):
             scratch.columns.give(v)
             scratch.columns.give(dm)
             return du
-        du_parts = run_chunks(chunk, 16 * max(c_in, c_out) * th * tw * x4.itemsize)
+        du_parts = run_chunks(chunk, _bytes_per_image(c_in, c_out, th, tw, x4.itemsize))
         grad_w = weight_transform_adjoint(sum(du_parts[1:], du_parts[0]))
     return grad_x, grad_w
