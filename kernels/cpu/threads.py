@@ -2,12 +2,18 @@
 
 One thread unless asked (``MINICNN_NUM_THREADS``, ``kernels.cpu.set_num_threads``, or the
 command's ``--threads``). With more, ``conv2d`` and ``conv_transpose2d`` hand their batch
-chunks to ``map_chunks``, which runs them on a small pool of Python threads: each chunk is
-an im2col/col2im (compiled ``@njit(nogil=True)``: they release the GIL) and a few NumPy
-matrix products (which release it too). While the pool runs, NumPy's BLAS is held to one
-thread (threadpoolctl, restored on return), so the pool's threads are all there are.
-Measured on 2 cores: a ResNet layer's convolution forward+backward 1.6-1.7x faster on two
-threads, a ResNet-20 training step about 1.2x.
+chunks to ``map_chunks``, which shares them between the calling thread and a small pool of
+Python threads: each chunk is an im2col/col2im (compiled ``@njit(nogil=True)``: they
+release the GIL) and a few NumPy matrix products (which release it too). While the pool
+runs, NumPy's BLAS is held to one thread (threadpoolctl, restored on return), so the pool's
+threads are all there are.
+
+Why a convolution with a handful of chunks goes to the pool too (``conv.POOL_FROM_CHUNKS``):
+one that ran inline called BLAS on two threads, and OpenBLAS's helper thread then spins for
+a while (about 0.1 s) waiting for more work -- on the core the pool's threads need. In a
+ResNet-20 step (batch 128, 2 cores) one such convolution made the step 10-15% slower
+(OPENBLAS_THREAD_TIMEOUT=4, which makes the helper sleep at once, gave the same speed-up).
+Measured on 2 cores: a ResNet-20 training step 440-500 ms on two threads, 660-750 on one.
 
 What was tried and dropped, measured on the same 2 cores:
 * Numba's ``parallel=True`` (OpenMP) loops: their workers and OpenBLAS's threads spin-wait
@@ -41,15 +47,45 @@ def map_chunks(function, parts, min_parts=2):
     """``[function(part) for part in parts]``, on ``get_num_threads()`` threads.
 
     At one thread (the default), for fewer than ``min_parts`` parts (too little work to pay
-    for handing it out), or when called from the pool itself, this is that plain loop.
-    Otherwise the parts go to the pool (NumPy's BLAS on one thread meanwhile). Results come
-    back in the order of ``parts``, so sums over them do not depend on the thread count.
+    for handing it out), or when called from inside such a map, this is that plain loop.
+    Otherwise the calling thread and ``threads - 1`` threads of the pool take the parts one
+    at a time, each the next one not yet taken, until none is left (NumPy's BLAS on one
+    thread meanwhile). Results come back in the order of ``parts``, so sums over them do not
+    depend on the thread count.
     """
     threads = _state["threads"]
     if threads == 1 or len(parts) < max(2, min_parts) or getattr(_local, "in_worker", False):
         return [function(part) for part in parts]
+    results = [None] * len(parts)
+    queue = {"next": 0, "failed": False}
+    lock = threading.Lock()
+
+    def take_parts():
+        """Run the next part not yet taken, until none is left (or one has failed)."""
+        while True:
+            with lock:
+                index = queue["next"]
+                if index >= len(parts) or queue["failed"]:
+                    return
+                queue["next"] = index + 1
+            try:
+                results[index] = function(parts[index])
+            except BaseException:
+                queue["failed"] = True  # the others stop after their current part
+                raise
+
     with _blas_limited_to_one_thread():
-        return list(_executor(threads).map(function, parts))
+        helpers = [_executor(threads - 1).submit(take_parts) for _ in range(threads - 1)]
+        _local.in_worker = True  # a map inside a part runs inline, as on the pool's threads
+        try:
+            take_parts()
+        finally:
+            _local.in_worker = False
+            for helper in helpers:  # every part has finished before anything returns or raises
+                helper.exception()
+        for helper in helpers:
+            helper.result()  # a helper's error, raised here
+    return results
 
 
 def _mark_worker():
@@ -57,7 +93,7 @@ def _mark_worker():
 
 
 def _executor(threads):
-    """The pool of ``threads`` worker threads, made again when the count changes or in a
+    """The pool of ``threads`` helper threads, made again when the count changes or in a
     forked child process (which inherits the pool object but not its threads)."""
     if _pool["size"] != threads or _pool.get("pid") != os.getpid():
         if _pool["executor"] is not None and _pool.get("pid") == os.getpid():

@@ -43,7 +43,8 @@ def test_map_chunks_runs_on_the_pool_with_blas_on_one_thread(two_threads):
         return part * 10
 
     assert cpu.map_chunks(work, [1, 2, 3, 4]) == [10, 20, 30, 40]  # in the parts' order
-    assert all(name.startswith("minicnn") for name, _ in seen)
+    caller = threading.current_thread().name
+    assert all(name.startswith("minicnn") or name == caller for name, _ in seen)
     assert all(all(count == 1 for count in counts) for _, counts in seen)
     assert blas_threads() == before  # the user's BLAS setting is back
 
@@ -98,6 +99,49 @@ def test_pool_works_in_a_forked_child(two_threads):
             pytest.fail("map_chunks hung in a forked child")
         time.sleep(0.05)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_map_chunks_shares_the_parts_between_the_caller_and_the_pool(two_threads):
+    """Each part runs once; while one thread is held in part 0, the other runs the rest."""
+    ran = []
+    holder = {}
+    part_0_started, released = threading.Event(), threading.Event()
+
+    def work(part):
+        name = threading.current_thread().name
+        ran.append((part, name))
+        if part == 0:  # the first part taken: hold its thread until the other one has worked
+            holder["name"] = name
+            part_0_started.set()
+            released.wait(timeout=10)
+        elif part_0_started.wait(timeout=10) and holder["name"] != name:
+            released.set()
+        return part
+
+    assert cpu.map_chunks(work, list(range(8))) == list(range(8))
+    assert sorted(part for part, _ in ran) == list(range(8))
+    assert len({name for _, name in ran}) == 2  # the caller and one helper both worked
+
+
+def test_map_chunks_raises_a_part_error_after_every_part_has_stopped(two_threads):
+    """An exception in one part reaches the caller, and no part is still running then."""
+    running = []
+
+    def work(part):
+        running.append(part)
+        try:
+            if part == 1:
+                raise ValueError("part 1 failed")
+            import time
+            time.sleep(0.02)
+            return part
+        finally:
+            running.remove(part)
+
+    with pytest.raises(ValueError, match="part 1 failed"):
+        cpu.map_chunks(work, list(range(6)))
+    assert running == []
+    assert cpu.map_chunks(lambda part: part * 2, [1, 2, 3]) == [2, 4, 6]  # the pool still works
 
 
 def test_few_parts_run_inline(two_threads):
