@@ -281,6 +281,20 @@ def test_batchnorm_stats_float32_large_mean(cuda):
     np.testing.assert_allclose(var, [1.0], rtol=1e-6)
 
 
+# ----------------------------------------------------------------------------- relu
+
+@SETTINGS
+@given(shape=st.lists(st.integers(0, 6), min_size=1, max_size=4), dtype=dtypes, seed=seeds)
+def test_relu_kernels_match_reference(cuda, shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::3] = 0.0                      # exact zeros: no gradient there
+    grad = rng.standard_normal(shape).astype(dtype)
+    y = run(cuda, "relu_forward", x)
+    np.testing.assert_array_equal(y, ref.relu_forward(x))
+    np.testing.assert_array_equal(run(cuda, "relu_backward", grad, y), ref.relu_backward(grad, y))
+
+
 # ----------------------------------------------------------------------------- bad input
 
 def test_bad_input_gets_a_clear_error(cuda):
@@ -302,6 +316,8 @@ def test_bad_input_gets_a_clear_error(cuda):
         vector = cuda.to_device(np.zeros(2, np.float32))
         kc.batchnorm_forward(cuda.to_device(np.zeros((2, 3, 4), np.float32)),
                              vector, vector, vector, vector)
+    with pytest.raises(ValueError, match=r"relu_backward: grad must have shape \(1, 1, 4, 4\)"):
+        kc.relu_backward(cuda.to_device(np.zeros((4, 4), np.float32)), x)
 
 
 def test_empty_batch_launches_nothing(cuda):

@@ -4,6 +4,7 @@ Each function names the reference function it matches; tests compare them. The l
 serial and release the GIL; ``conv2d`` runs its batch chunks on ``get_num_threads()``
 threads through ``map_chunks`` (see ``threads.py``).
 """
+from .activation import relu_backward, relu_forward  # noqa: F401
 from .conv import col2im, im2col  # noqa: F401
 from .norm import batchnorm_backward, batchnorm_forward, batchnorm_stats  # noqa: F401
 from .pool import (avgpool2d_backward, avgpool2d_forward, maxpool2d_backward,  # noqa: F401

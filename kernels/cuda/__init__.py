@@ -10,6 +10,7 @@ call, which raises RuntimeError naming the function when CuPy is missing. Use
 ``is_available()`` to ask first, and ``compile_check()`` to compile every source without
 a GPU (nvcc, or the NVRTC library). See docs/gpu.md.
 """
+from .activation import relu_backward, relu_forward  # noqa: F401
 from .compile import compile_check, source_paths  # noqa: F401
 from .conv import col2im, im2col  # noqa: F401
 from .launch import is_available  # noqa: F401

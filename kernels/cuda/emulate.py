@@ -221,7 +221,7 @@ def fake_cupy():
     fake = types.ModuleType("cupy")
     fake.ndarray = np.ndarray
     for name in ("ascontiguousarray", "empty", "empty_like", "zeros", "float32", "float64",
-                 "int64", "asarray"):
+                 "int64", "asarray", "maximum"):
         setattr(fake, name, getattr(np, name))
     fake.asnumpy = np.asarray
     fake.RawModule = EmulatedModule

@@ -1,8 +1,9 @@
-"""The convolutions on more than one thread (``kernels/cpu/threads.py``).
+"""The CPU kernels on more than one thread (``kernels/cpu/threads.py``).
 
 The other tests run at the default of one thread, where everything runs inline. Here the
-batch chunks go to two threads of the pool: the results must equal the one-thread ones,
-and BLAS's thread count must be restored afterwards.
+convolutions' batch chunks, and the batch-norm and ReLU kernels' ranges, go to two threads:
+the results must equal the one-thread ones, and BLAS's thread count must be restored
+afterwards.
 """
 import threading
 
@@ -148,3 +149,41 @@ def test_few_parts_run_inline(two_threads):
     """Below ``min_parts`` the work stays on the calling thread (too little to hand out)."""
     names = cpu.map_chunks(lambda part: threading.current_thread().name, [1, 2, 3], min_parts=4)
     assert names == [threading.current_thread().name] * 3
+
+
+def test_split_range_covers_the_range_in_equal_pieces(two_threads, monkeypatch):
+    from kernels.cpu import threads
+    assert threads.split_range(10, threads.SPLIT_FROM_BYTES) == [(0, 5), (5, 10)]
+    assert threads.split_range(3, threads.SPLIT_FROM_BYTES) == [(0, 1), (1, 3)]
+    assert threads.split_range(1, threads.SPLIT_FROM_BYTES) == [(0, 1)]    # no empty piece
+    assert threads.split_range(10, threads.SPLIT_FROM_BYTES - 1) == [(0, 10)]  # too little work
+    cpu.set_num_threads(1)
+    assert threads.split_range(10, 1 << 40) == [(0, 10)]
+
+
+def test_memory_bound_kernels_match_one_thread_bit_for_bit(monkeypatch):
+    """Batch norm and ReLU split between two threads give exactly the one-thread numbers
+    (each channel's sums, each element, are computed by one thread in the same order)."""
+    from kernels.cpu import threads
+    monkeypatch.setattr(threads, "SPLIT_FROM_BYTES", 0)  # split even these small arrays
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 5, 7)) * 2 + 1).astype(np.float32)
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    weight, bias = rng.uniform(0.5, 2, 5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+
+    def run():
+        mean, var = cpu.batchnorm_stats(x)
+        invstd = (1 / np.sqrt(var + 1e-5)).astype(np.float32)
+        y = cpu.relu_forward(cpu.batchnorm_forward(x, mean, invstd, weight, bias))
+        grads = cpu.batchnorm_backward(cpu.relu_backward(grad, y), x, mean, invstd, weight)
+        return (mean, var, y) + tuple(grads)
+
+    results = []
+    for count in (1, 2):
+        cpu.set_num_threads(count)
+        try:
+            results.append(run())
+        finally:
+            cpu.set_num_threads(1)
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(two, one)

@@ -1,21 +1,35 @@
 """Activations: relu, leaky_relu, sigmoid, tanh, and the numerically stable softmaxes."""
-from kernels.backend import get_array_module
+import numpy as np
+
+from kernels.backend import for_array, get_array_module
 
 from ..function import Function
 
+_KERNEL_DTYPES = (np.float32, np.float64)
+
 
 class ReLU(Function):
-    """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0, as PyTorch)."""
+    """y = max(x, 0);  dy/dx = 1 where x > 0 (0 at x = 0, as PyTorch).
+
+    Saves y, not a mask: y > 0 exactly where x > 0, and the next layer keeps y anyway.
+    float32/float64 arrays go to the ReLU kernels (kernels/*/activation.py: one pass,
+    threaded on the CPU); other dtypes take the NumPy/CuPy expression.
+    """
     @staticmethod
     def forward(ctx, x):
-        y = get_array_module(x).maximum(x, x.dtype.type(0))  # NaN stays NaN, as in PyTorch
-        ctx.save_for_backward(y > 0)                         # the mask x > 0 (1 byte each)
+        if x.dtype in _KERNEL_DTYPES:
+            y = for_array(x).relu_forward(x)
+        else:
+            y = get_array_module(x).maximum(x, x.dtype.type(0))
+        ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        (positive,) = ctx.saved_tensors
-        return grad * positive
+        (y,) = ctx.saved_tensors
+        if y.dtype in _KERNEL_DTYPES and grad.dtype == y.dtype:
+            return for_array(y).relu_backward(grad, y)
+        return grad * (y > 0)
 
 
 class LeakyReLU(Function):
