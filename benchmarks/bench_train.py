@@ -6,8 +6,9 @@ Rows (float32, cross-entropy; the step rows use SGD with momentum):
 * LeNet-5 epoch on the offline MNIST split (4,000 images) with the main job's settings
   (batch 16, Adam 2e-3, label smoothing 0.1; the training loop only, no augmentation).
 
-Each measurement runs in a fresh Python process, so the peak-memory column (growth of the
-process's peak resident set during the timed steps) is not polluted by the other rows.
+Each measurement runs in a fresh Python process, so the peak-memory column (the growth of
+the process's peak resident set from before the first step, see ``_time_steps``) is not
+polluted by the other rows.
 Run: ``python benchmarks/bench_train.py [--threads N]`` (PyTorch rows appear when torch is
 importable; both frameworks get the same thread count, default 1 as the minicnn command).
 """
@@ -88,9 +89,14 @@ def torch_step(model_name, batch, shape, steps):
 
 
 def _time_steps(step, steps):
+    """Median step time, and the peak resident memory over the process's size before the
+    first step (the model, optimizer and batch already built): the step's working set, plus
+    what the first steps load (our cached Numba kernels). Measured from before the warm-up,
+    not after it, because whether the allocator returned the last step's memory to the
+    system (it mostly does: glibc trims the heap) would otherwise decide the figure."""
+    base = current_rss_mb()
     step()  # warm-up: compile kernels, allocate
     step()
-    base = current_rss_mb()
     times = []
     for _ in range(steps):
         start = time.perf_counter()
