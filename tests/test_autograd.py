@@ -445,3 +445,27 @@ def test_no_grad_works_as_a_bare_decorator_too():
     x = mc.randn(3, requires_grad=True)
     assert not bare(x).requires_grad and not called(x).requires_grad
     assert (x * 2).requires_grad  # recording is back on afterwards
+
+
+@pytest.mark.parametrize("run_backward", [True, False])
+def test_a_dropped_graph_is_freed_at_once_not_by_the_garbage_collector(run_backward):
+    """Ops that save their output (relu, exp, sigmoid) must not make a reference cycle
+    output -> node -> output: a ResNet-20 step's whole graph (325 MB) stayed alive until
+    the cyclic garbage collector ran."""
+    import gc
+    import weakref
+    import minicnn.functional as F
+    x = mc.tensor(np.random.default_rng(0).standard_normal((4, 5)), requires_grad=True)
+    gc.disable()
+    try:
+        hidden = F.relu(x.exp() - 1.5)
+        out = F.sigmoid(hidden).sum()
+        alive = [weakref.ref(t) for t in (hidden, out)] + [weakref.ref(hidden.data)]
+        if run_backward:
+            out.backward()
+        del hidden, out
+        assert [ref() is None for ref in alive] == [True] * len(alive)
+    finally:
+        gc.enable()
+    if run_backward:
+        assert x.grad is not None
