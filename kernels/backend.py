@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+FLOAT_DTYPES = (np.float32, np.float64)  # every kernel takes these two (docs/kernels.md)
 _CPU_CHOICES = ("numba", "reference")
 _state = {"cpu": os.environ.get("MINICNN_BACKEND", "numba").strip().lower() or "numba"}
 if _state["cpu"] == "cpu":

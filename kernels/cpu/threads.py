@@ -31,7 +31,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _state = {"threads": max(1, int(os.environ.get("MINICNN_NUM_THREADS", "1")))}
-_local = threading.local()  # .in_worker is True on the threads of the pool
+_local = threading.local()  # .in_worker: True on the pool's threads, and on a caller inside a map
 # Handing work to the pool costs ~50 us: a memory-bound kernel moving less than this runs on
 # one thread. Measured: LeNet-5's ReLUs (batch 64, 2.4 MB) ran no faster split, ResNet-20's
 # batch norms and ReLUs (batch 128, 4-24 MB) did.

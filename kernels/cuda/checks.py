@@ -4,13 +4,10 @@ A CUDA kernel that is handed the wrong shape reads or writes past an array's end
 the result is garbage or a crash far from the cause; so every launcher checks first.
 The rules are those of docs/kernels.md and the reference kernels.
 """
-import numpy as np
-
+from kernels.backend import FLOAT_DTYPES
 from kernels.reference.conv import check_out  # noqa: F401  (array-module agnostic: xp=cupy)
 from kernels.reference.pool import check_same_shape as check_shape  # noqa: F401
 from kernels.shapes import conv_output_size, pool_output_size
-
-FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def check_float_array(cupy, op, name, array, ndim):

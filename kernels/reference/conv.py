@@ -14,9 +14,8 @@ Readable NumPy: one strided slice of the padded input per kernel tap ``(i, j)``.
 """
 import numpy as np
 
+from kernels.backend import FLOAT_DTYPES
 from kernels.shapes import conv_output_size, pair
-
-FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def conv_geometry(op, input_shape, kernel_size, stride, padding, dilation):

@@ -14,9 +14,8 @@ large dilation) yields ``-inf`` and index ``-1``; backward and unpool skip such 
 """
 import numpy as np
 
+from kernels.backend import FLOAT_DTYPES
 from kernels.shapes import pool_output_size
-
-FLOAT_DTYPES = (np.float32, np.float64)
 
 
 # ----------------------------------------------------------------------------- checks

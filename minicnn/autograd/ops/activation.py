@@ -1,11 +1,7 @@
 """Activations: relu, leaky_relu, sigmoid, tanh, and the numerically stable softmaxes."""
-import numpy as np
-
-from kernels.backend import for_array, get_array_module
+from kernels.backend import FLOAT_DTYPES, for_array, get_array_module
 
 from ..function import Function
-
-_KERNEL_DTYPES = (np.float32, np.float64)
 
 
 class ReLU(Function):
@@ -17,7 +13,7 @@ class ReLU(Function):
     """
     @staticmethod
     def forward(ctx, x):
-        if x.dtype in _KERNEL_DTYPES:
+        if x.dtype in FLOAT_DTYPES:
             y = for_array(x).relu_forward(x)
         else:
             y = get_array_module(x).maximum(x, x.dtype.type(0))
@@ -27,7 +23,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        if y.dtype in _KERNEL_DTYPES and grad.dtype == y.dtype:
+        if y.dtype in FLOAT_DTYPES and grad.dtype == y.dtype:
             return for_array(y).relu_backward(grad, y)
         return grad * (y > 0)
 
