@@ -5,7 +5,10 @@
 Shapes: x (64, 32, 32, 32). Max-pool 2x2 stride 2 with indices, its backward, max-unpool
 and the unpool backward (a gather); max-pool 3x3 stride 2 padding 1 (the general loop);
 avg-pool 2x2 stride 2 and its backward; batch-norm training forward (statistics + normalise)
-and backward. PyTorch, when installed, runs the same ATen operators (no autograd overhead)
+and backward; ReLU forward and backward, and the backward loop with its output starting 16
+bytes after the end of ``y`` (where glibc puts an array allocated right after another of a
+whole number of pages: the layout that made a signed-index loop 10x slower, see
+``kernels/cpu/indexing.py``). PyTorch, when installed, runs the same ATen operators (no autograd overhead)
 on ``--threads`` threads (default 1); our kernels are serial loops (see
 ``kernels/cpu/threads.py``). Times are the best of ``repeat`` calls in milliseconds, Numba
 and PyTorch taking turns (the best, because other processes may share the cores).
@@ -21,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kernels.reference import norm as ref_norm, pool as ref_pool  # noqa: E402
-from kernels.cpu import norm as nb_norm, pool as nb_pool  # noqa: E402
+from kernels.reference import activation as ref_act, norm as ref_norm, pool as ref_pool  # noqa: E402
+from kernels.cpu import activation as nb_act, norm as nb_norm, pool as nb_pool  # noqa: E402
 
 EPS = 1e-5
 
@@ -60,6 +63,7 @@ def warm_up(dtype):
     ones = np.ones(2, dtype=dtype)
     nb_norm.batchnorm_forward(x3, mean, ones, ones, ones)
     nb_norm.batchnorm_backward(x3, x3, mean, ones, ones)
+    nb_act.relu_backward(x, nb_act.relu_forward(x))
     return time.perf_counter() - start
 
 
@@ -144,6 +148,35 @@ def norm_rows(x, rng, torch):
             for (label, call), t in zip(rows, torch_calls)]
 
 
+def relu_rows(x, rng, torch):
+    """ReLU forward, backward, and the backward with its output right after y in memory."""
+    y = nb_act.relu_forward(x)
+    grad = rng.standard_normal(x.shape).astype(x.dtype)
+    # y and the output side by side in one buffer, 16 bytes apart (glibc's chunk header)
+    gap = 16 // x.itemsize
+    side_by_side = np.empty(2 * x.size + gap, dtype=x.dtype)
+    y_first, out_after = side_by_side[:x.size], side_by_side[x.size + gap:]
+    y_first[:] = y.reshape(-1)
+    flat_grad = grad.reshape(-1)
+
+    def adjacent(module):
+        if module is ref_act:  # the reference has no inner loop: its NumPy expression
+            return module.relu_backward(flat_grad, y_first)
+        return nb_act._relu_backward_flat(flat_grad, y_first, out_after, 0, x.size)
+
+    rows = [("relu fwd", lambda m: m.relu_forward(x)),
+            ("relu bwd", lambda m: m.relu_backward(grad, y)),
+            ("relu bwd, out after y", adjacent)]
+    torch_calls = [None] * 3
+    if torch is not None:
+        aten = torch.ops.aten
+        x_t, y_t, g_t = (torch.from_numpy(a) for a in (x, y, grad))
+        backward = lambda: aten.threshold_backward(g_t, y_t, 0)  # noqa: E731
+        torch_calls = [lambda: aten.relu(x_t), backward, backward]
+    return [(label, lambda c=call: c(ref_act), lambda c=call: c(nb_act), t)
+            for (label, call), t in zip(rows, torch_calls)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -168,7 +201,8 @@ def main():
     if torch is not None:
         header += f" {'torch':>8s} {'nb/torch':>8s}"
     print(header)
-    for label, reference_call, numba_call, torch_call in pool_rows(x, rng, torch) + norm_rows(x, rng, torch):
+    rows = pool_rows(x, rng, torch) + norm_rows(x, rng, torch) + relu_rows(x, rng, torch)
+    for label, reference_call, numba_call, torch_call in rows:
         (ref_ms,) = best_times([reference_call], max(1, args.repeat // 5))   # slow: fewer runs
         if torch_call is None:
             (nb_ms,) = best_times([numba_call], args.repeat)

@@ -9,9 +9,10 @@ memory bandwidth:
   kernel tap then reads a plain rectangle of the buffer, with no padding tests;
 * the innermost loop runs along ``ow``, contiguous in ``cols``: for stride 1 it is a
   straight copy (or add) that LLVM vectorises;
-* indices are computed as unsigned integers (``_u``): Numba then drops its test for
-  negative (wrap-around) indices, which otherwise keeps LLVM from vectorising. This made
-  both loops 3-7x faster than a version with signed indices and per-element padding tests;
+* indices are computed as unsigned integers (``_u``, see ``indexing.py``): Numba then drops
+  its test for negative (wrap-around) indices, which otherwise keeps LLVM from vectorising.
+  This made both loops 3-7x faster than a version with signed indices and per-element
+  padding tests;
 * the loops are serial and release the GIL (``nogil``): ``conv2d`` runs its batch chunks
   on several threads when asked (``threads.map_chunks``), each calling these loops on its
   own images.
@@ -21,14 +22,11 @@ the arrays C-contiguous, flatten them, allocate the result, and call the compile
 All integer arguments are Python ints, so each loop compiles once per dtype.
 """
 import numpy as np
-from numba import njit, uint64
+from numba import njit
 
 from kernels.reference.conv import check_float_array, check_out, col2im_geometry, conv_geometry
 
-@njit(cache=True)
-def _u(value):
-    """An index as an unsigned integer (all our indices are >= 0): no wrap-around test."""
-    return uint64(value)
+from .indexing import _u
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ the columns of the tiles and one along their rows, with a small buffer in betwee
   run);
 * each innermost loop writes one array (one output stream), so LLVM needs no runtime
   checks between several outputs before vectorising;
-* indices are unsigned (``_u``) so Numba drops its wrap-around tests, as in ``conv.py``.
+* indices are unsigned (``_u``, see ``indexing.py``) so Numba drops its wrap-around tests.
 
 The row combinations, from the matrices of the reference::
 
@@ -23,7 +23,7 @@ and the same combinations of columns for the right-hand factor.
 import numpy as np
 from numba import njit
 
-from kernels.cpu.conv import _u
+from kernels.cpu.indexing import _u
 from kernels.reference.conv import check_out
 from kernels.reference.winograd import (check_grad_rank, winograd_input_geometry,
                                         winograd_output_geometry, winograd_tiles)
