@@ -44,7 +44,7 @@ def peak_rss_mb():
 @contextlib.contextmanager
 def _our_threads():
     """Ours on THREADS threads, as ``minicnn train --threads THREADS`` runs: the kernels and
-    the convolutions' batch chunks on THREADS threads, BLAS limited to THREADS (threadpoolctl)."""
+    the convolutions' batch chunks on THREADS threads, BLAS on one (threadpoolctl)."""
     from minicnn.train.run import compute_threads
     with compute_threads(THREADS):
         yield

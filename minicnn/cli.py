@@ -45,9 +45,9 @@ def _add_data_options(parser):
 
 def _add_thread_option(parser):
     parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="threads for minicnn's convolutions and for BLAS (default 1; "
-                             "2 speeds up a ResNet-20 step ~1.2x on 2 cores but slows small "
-                             "LeNet batches, see minicnn.train.run.compute_threads); "
+                        help="threads for minicnn's kernels, BLAS held to one (default 1; "
+                             "2 speeds up a ResNet-20 step ~1.5x on 2 cores, a LeNet-5 step "
+                             "~1.1x, see minicnn.train.run.compute_threads); "
                              "0 keeps the libraries' own settings")
 
 

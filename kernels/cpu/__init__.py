@@ -6,6 +6,7 @@ threads through ``map_chunks`` (see ``threads.py``).
 """
 from .activation import relu_backward, relu_forward  # noqa: F401
 from .conv import col2im, im2col  # noqa: F401
+from .linalg import matmul  # noqa: F401
 from .norm import batchnorm_backward, batchnorm_forward, batchnorm_stats  # noqa: F401
 from .pool import (avgpool2d_backward, avgpool2d_forward, maxpool2d_backward,  # noqa: F401
                    maxpool2d_forward, maxunpool2d, maxunpool2d_backward)

@@ -8,12 +8,17 @@ release the GIL) and a few NumPy matrix products (which release it too). While t
 runs, NumPy's BLAS is held to one thread (threadpoolctl, restored on return), so the pool's
 threads are all there are.
 
-Why a convolution with a handful of chunks goes to the pool too (``conv.POOL_FROM_CHUNKS``):
-one that ran inline called BLAS on two threads, and OpenBLAS's helper thread then spins for
-a while (about 0.1 s) waiting for more work -- on the core the pool's threads need. In a
-ResNet-20 step (batch 128, 2 cores) one such convolution made the step 10-15% slower
-(OPENBLAS_THREAD_TIMEOUT=4, which makes the helper sleep at once, gave the same speed-up).
-Measured on 2 cores: a ResNet-20 training step 440-500 ms on two threads, 660-750 on one.
+Every convolution of two chunks or more goes to the pool (``conv.POOL_FROM_CHUNKS``), and
+``minicnn.train.compute_threads`` holds BLAS to one thread for the whole block: a BLAS call
+on two threads outside the pool leaves OpenBLAS's helper thread spinning for a while
+(about 0.1 s) waiting for more work -- on the core the pool's threads need. In a ResNet-20
+step (batch 128, 2 cores) one convolution run inline with BLAS on two threads made the step
+10-15% slower (OPENBLAS_THREAD_TIMEOUT=4, which makes the helper sleep at once, gave the
+same speed-up); in a LeNet-5 step (batch 64), whose convolutions have 3-4 chunks, the
+fully connected layers' BLAS calls did the same: 7.5-8.0 ms with BLAS on two threads and
+those convolutions inline, 6.0-6.9 ms with BLAS on one and the convolutions on the pool.
+Large matrix products are split on the pool instead (``linalg.py``). Measured on 2 cores:
+a ResNet-20 training step 440-500 ms on two threads, 660-750 on one.
 
 What was tried and dropped, measured on the same 2 cores:
 * Numba's ``parallel=True`` (OpenMP) loops: their workers and OpenBLAS's threads spin-wait

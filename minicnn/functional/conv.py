@@ -35,7 +35,7 @@ from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 __all__ = ["conv2d", "conv_transpose2d"]
 
 CHUNK_BYTES = 3 << 19  # 1.5 MiB of columns per chunk: measured best on 2 cores with 2 MB of L2 each
-POOL_FROM_CHUNKS = 5  # fewer (LeNet-5 at batch 64: 3-4) run inline: the pool cost more (threads.py)
+POOL_FROM_CHUNKS = 2  # any convolution of 2+ chunks goes to the pool (threads.py)
 
 
 def batch_chunks(xp, n, bytes_per_image):

@@ -1,4 +1,9 @@
 """The affine map of a fully connected layer: ``linear(x, W, b) = x W^T + b``."""
+import numpy as np
+
+from kernels.backend import get_array_module
+from kernels.cpu import matmul as cpu_matmul
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 
@@ -15,7 +20,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         x2 = x.reshape(-1, x.shape[-1])            # (B, in)
-        y2 = x2 @ weight.T                         # (B, out)
+        y2 = _matmul(x2, weight.T)                 # (B, out)
         if bias is not None:
             y2 = y2 + bias
         ctx.save_for_backward(x2, weight)
@@ -28,12 +33,17 @@ class Linear(Function):
         grad2 = grad.reshape(-1, weight.shape[0])  # (B, out)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = (grad2 @ weight).reshape(ctx.x_shape)
+            grad_x = _matmul(grad2, weight).reshape(ctx.x_shape)
         if ctx.needs_input_grad[1]:
-            grad_weight = grad2.T @ x2
+            grad_weight = _matmul(grad2.T, x2)
         if ctx.needs_input_grad[2]:
             grad_bias = grad2.sum(axis=0)
         return grad_x, grad_weight, grad_bias
+
+
+def _matmul(a, b):
+    """a @ b; on the CPU a large product is split between minicnn's threads (kernels/cpu/linalg.py)."""
+    return cpu_matmul(a, b) if get_array_module(a) is np else a @ b
 
 
 def linear(input, weight, bias=None):

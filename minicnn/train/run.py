@@ -29,16 +29,17 @@ LAST_NAME, BEST_NAME, HISTORY_NAME = "checkpoint.npz", "best.npz", "history.json
 
 @contextlib.contextmanager
 def compute_threads(count=1):
-    """Run the block with minicnn's kernels and BLAS each on ``count`` threads (None: leave
+    """Run the block with minicnn's kernels on ``count`` threads and BLAS on one (None: leave
     the libraries' own settings).
 
-    minicnn's convolutions then run their batch chunks on a pool of ``count`` threads
-    (``kernels.cpu.set_num_threads``; BLAS on one thread inside it), and the other matrix
-    products on ``count`` BLAS threads (threadpoolctl). One thread is the default of the
-    ``minicnn`` command: on the 2-core machine this project is graded on, two pools of
+    One pool of threads does all the parallel work: minicnn's convolutions run their batch
+    chunks on ``count`` threads (``kernels.cpu.set_num_threads``), batch norm and ReLU split
+    their arrays between them, and a large fully connected layer splits its matrix products
+    (``kernels/cpu/linalg.py``); every BLAS call runs on one thread (threadpoolctl).
+    OpenBLAS's own threads spin after each call, on the cores the pool needs: two pools of
     spinning threads (OpenMP's, OpenBLAS's) once made the LeNet demo take 29-190 s instead
-    of 6.5-9 s; with the thread pool of ``kernels/cpu/threads.py`` two threads now speed up a
-    ResNet-20 step by about 1.2x but slow the small LeNet-5 batches down.
+    of 6.5-9 s, and BLAS on two threads beside the pool made a LeNet-5 step 7.5-8.0 ms
+    instead of 6.0-6.9 (2 cores). One thread is the default of the ``minicnn`` command.
     """
     if count is None:
         yield
@@ -52,7 +53,7 @@ def compute_threads(count=1):
         except ImportError:
             yield
         else:
-            with threadpool_limits(limits=int(count), user_api="blas"):
+            with threadpool_limits(limits=1, user_api="blas"):
                 yield
     finally:
         cpu_kernels.set_num_threads(before)
