@@ -13,6 +13,8 @@ from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_diviso
                                     check_float_array, check_maxpool_backward_args,
                                     check_same_shape, pool_geometry)
 
+from .indexing import _u
+
 
 @njit(cache=True)
 def _tap_ranges(out_size, size, kernel, stride, padding, dilation):
@@ -224,8 +226,8 @@ def _avgpool_forward_planes(x, divisor, out, kh, kw, sh, sw, ph, pw):
                 if h < 0 or h >= height:
                     continue
                 for j in range(kw):
-                    for ow in range(ow_first[j], ow_stop[j]):
-                        total[ow] += x[p, h, ow * sw + j - pw]
+                    for ow in range(ow_first[j], ow_stop[j]):  # ow*sw + j - pw >= 0 here
+                        total[_u(ow)] += x[_u(p), _u(h), _u(ow * sw + j - pw)]
             for ow in range(out_w):
                 out[p, oh, ow] = total[ow] / divisor[oh, ow]
 
@@ -247,8 +249,8 @@ def _avgpool_backward_planes(grad_out, divisor, grad_x, kh, kw, sh, sw, ph, pw):
                 if h < 0 or h >= height:
                     continue
                 for j in range(kw):
-                    for ow in range(ow_first[j], ow_stop[j]):
-                        grad_x[p, h, ow * sw + j - pw] += share[ow]
+                    for ow in range(ow_first[j], ow_stop[j]):  # ow*sw + j - pw >= 0 here
+                        grad_x[_u(p), _u(h), _u(ow * sw + j - pw)] += share[_u(ow)]
 
 
 def avgpool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
