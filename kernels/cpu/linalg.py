@@ -12,7 +12,7 @@ OpenBLAS's two threads. Products under ``SPLIT_FROM_FLOPS`` stay one call: a
 """
 import numpy as np
 
-from .threads import get_num_threads, map_chunks
+from .threads import equal_pieces, get_num_threads, map_chunks
 
 SPLIT_FROM_FLOPS = 256e6  # 2*M*K*N
 
@@ -26,10 +26,9 @@ def matmul(a, b):
     if 2.0 * rows * inner * columns < SPLIT_FROM_FLOPS or columns < threads:
         return a @ b
     out = np.empty((rows, columns), dtype=np.result_type(a, b))
-    bounds = [columns * part // threads for part in range(threads + 1)]
 
-    def block(part):
-        cols = slice(bounds[part], bounds[part + 1])
+    def block(piece):
+        cols = slice(*piece)
         np.matmul(a, b[:, cols], out=out[:, cols])
-    map_chunks(block, range(threads))
+    map_chunks(block, equal_pieces(columns, threads))
     return out

@@ -105,7 +105,13 @@ def split_range(count, work_bytes):
     """``range(count)`` as ``get_num_threads()`` pieces ``(start, stop)`` of (nearly) equal
     length, for a memory-bound kernel to run with ``map_chunks`` -- or one piece when there
     is one thread or the work (``work_bytes`` read and written) is below SPLIT_FROM_BYTES."""
-    pieces = min(_state["threads"], count) if work_bytes >= SPLIT_FROM_BYTES else 1
+    split = work_bytes >= SPLIT_FROM_BYTES
+    return equal_pieces(count, min(_state["threads"], count) if split else 1)
+
+
+def equal_pieces(count, pieces):
+    """``range(count)`` as ``pieces`` pieces ``(start, stop)`` of (nearly) equal length, in
+    order (some empty when ``pieces > count``)."""
     bounds = [count * piece // max(1, pieces) for piece in range(pieces + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
 

@@ -194,10 +194,10 @@ def test_memory_bound_kernels_match_one_thread_bit_for_bit(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(5, 7, 9), (1, 3, 2), (8, 16, 3)])
 def test_matmul_split_by_columns_equals_one_product(two_threads, monkeypatch, dtype, shape):
-    from kernels.cpu import linalg as matmul_module
-    monkeypatch.setattr(matmul_module, "SPLIT_FROM_FLOPS", 0)  # split even these small ones
+    from kernels.cpu import linalg
+    monkeypatch.setattr(linalg, "SPLIT_FROM_FLOPS", 0)  # split even these small ones
     blocks = []
-    monkeypatch.setattr(matmul_module, "map_chunks",
+    monkeypatch.setattr(linalg, "map_chunks",
                         lambda function, parts: blocks.append(len(parts)) or
                         cpu.map_chunks(function, parts))
     rows, inner, columns = shape
@@ -211,27 +211,27 @@ def test_matmul_split_by_columns_equals_one_product(two_threads, monkeypatch, dt
 
 
 def test_matmul_keeps_small_products_and_other_ranks_one_call(two_threads, monkeypatch):
-    from kernels.cpu import linalg as matmul_module
-    monkeypatch.setattr(matmul_module, "map_chunks", lambda *args: pytest.fail("split"))
+    from kernels.cpu import linalg
+    monkeypatch.setattr(linalg, "map_chunks", lambda *args: pytest.fail("split"))
     a, b = np.ones((4, 3)), np.ones((3, 2))
     assert np.array_equal(cpu.matmul(a, b), a @ b)                     # under SPLIT_FROM_FLOPS
-    monkeypatch.setattr(matmul_module, "SPLIT_FROM_FLOPS", 0)
+    monkeypatch.setattr(linalg, "SPLIT_FROM_FLOPS", 0)
     assert np.array_equal(cpu.matmul(np.ones((2, 4, 3)), b), np.ones((2, 4, 3)) @ b)  # 3-D
     assert np.array_equal(cpu.matmul(np.ones(3), b), np.ones(3) @ b)   # 1-D
 
 
 def test_linear_on_two_threads_matches_one_thread(monkeypatch):
-    from kernels.cpu import linalg as matmul_module
-    monkeypatch.setattr(matmul_module, "SPLIT_FROM_FLOPS", 0)
+    from kernels.cpu import linalg
+    monkeypatch.setattr(linalg, "SPLIT_FROM_FLOPS", 0)
     rng = np.random.default_rng(1)
     x, w, b = (rng.standard_normal(shape) for shape in ((6, 5), (4, 5), (4,)))
+    grad_y = rng.standard_normal((6, 4))
 
     def run():
         tensors = [mc.tensor(v, requires_grad=True) for v in (x, w, b)]
         y = F.linear(*tensors)
-        (y * mc.tensor(rng_out)).sum().backward()
+        (y * mc.tensor(grad_y)).sum().backward()
         return [y.detach().numpy()] + [t.grad.numpy() for t in tensors]
-    rng_out = rng.standard_normal((6, 4))
     one = run()
     cpu.set_num_threads(2)
     try:
