@@ -5,6 +5,7 @@
     import minicnn.functional as F
 """
 from kernels.backend import set_backend, get_backend  # noqa: F401
+from kernels.cpu.memory import release as empty_cache  # noqa: F401
 
 from .autograd import *  # noqa: F401,F403
 from .autograd import Tensor, Function, no_grad, enable_grad, gradcheck, numerical_grad  # noqa: F401

@@ -11,6 +11,7 @@ from numba import njit
 
 from kernels.reference.activation import check_relu_args
 
+from . import memory
 from .indexing import _u
 from .threads import map_chunks, split_range
 
@@ -43,7 +44,7 @@ def relu_forward(x):
     """y = max(x, 0), any shape; see reference.relu_forward."""
     check_relu_args("relu_forward", x=x)
     x = _contiguous(x)
-    y = np.empty_like(x)
+    y = memory.empty_like(x)
     flat_x, flat_y = x.reshape(-1), y.reshape(-1)
     map_chunks(lambda part: _relu_forward_flat(flat_x, flat_y, *part),
                split_range(x.size, 2 * x.nbytes))
@@ -54,7 +55,7 @@ def relu_backward(grad, y):
     """grad_x = grad where y > 0, else 0; see reference.relu_backward."""
     check_relu_args("relu_backward", y=y, grad=grad)
     grad, y = _contiguous(grad), _contiguous(y)
-    grad_x = np.empty_like(grad)
+    grad_x = memory.empty_like(grad)
     flat_grad, flat_y, flat_out = grad.reshape(-1), y.reshape(-1), grad_x.reshape(-1)
     map_chunks(lambda part: _relu_backward_flat(flat_grad, flat_y, flat_out, *part),
                split_range(y.size, 3 * y.nbytes))

@@ -17,6 +17,7 @@ from numba import njit
 from kernels.reference.norm import check_batchnorm_input
 from kernels.reference.pool import check_float_array, check_same_shape
 
+from . import memory
 from .threads import map_chunks, split_range
 
 _SUM_FLAGS = {"reassoc"}
@@ -110,7 +111,7 @@ def batchnorm_forward(x, mean, invstd, weight, bias):
                           weight=weight, bias=bias)
     # invstd * weight folded into one scale per channel (C,), in x's dtype.
     scale = (invstd.astype(np.float64) * weight).astype(x.dtype)
-    y = np.empty(x.shape, dtype=x.dtype)
+    y = memory.empty(x.shape, x.dtype)
     x, mean, bias = np.ascontiguousarray(x), mean.astype(x.dtype), bias.astype(x.dtype)
     map_chunks(lambda part: _normalise_planes(x, mean, scale, bias, y, *part),
                split_range(x.shape[0] * x.shape[1], 2 * x.nbytes))
@@ -124,7 +125,7 @@ def batchnorm_backward(grad_y, x, mean, invstd, weight):
     check_float_array(op, "grad_y", grad_y, 3)
     check_same_shape(op, "grad_y", grad_y, x.shape)
     channels = x.shape[1]
-    grad_x = np.empty(x.shape, dtype=x.dtype)
+    grad_x = memory.empty(x.shape, x.dtype)
     grad_weight = np.empty(channels, dtype=np.float64)
     grad_bias = np.empty(channels, dtype=np.float64)
     grad_y, x = np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(x)

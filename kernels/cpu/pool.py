@@ -13,6 +13,7 @@ from kernels.reference.pool import (as_plane_rows, avgpool_divisor, check_diviso
                                     check_float_array, check_maxpool_backward_args,
                                     check_same_shape, pool_geometry)
 
+from . import memory
 from .indexing import _u
 
 
@@ -139,8 +140,8 @@ def maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
                                  dilation, ceil_mode)
     n, c, height, width = x.shape
     x_planes = np.ascontiguousarray(x).reshape(n * c, height, width)
-    out = np.empty((n * c, out_h, out_w), dtype=x.dtype)
-    indices = np.empty((n * c, out_h, out_w), dtype=np.int64)
+    out = memory.empty((n * c, out_h, out_w), x.dtype)
+    indices = memory.empty((n * c, out_h, out_w), np.int64)
     plain_2x2 = (tuple(kernel_size) == (2, 2) and tuple(stride) == (2, 2)
                  and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1)
                  and out_h == height // 2 and out_w == width // 2)   # ceil_mode may add one
@@ -157,7 +158,7 @@ def maxpool2d_backward(grad_out, indices, input_shape):
     """grad_out, indices (N, C, OH, OW) -> grad_x (N, C, H, W); scatter-add by indices."""
     op = "maxpool2d_backward"
     n, c, height, width = check_maxpool_backward_args(op, grad_out, indices, input_shape)
-    grad_x = np.empty((n * c, height * width), dtype=grad_out.dtype)
+    grad_x = memory.empty((n * c, height * width), grad_out.dtype)
     _scatter_planes(_as_planes(grad_out), _as_planes(indices, np.int64), grad_x, True)
     return grad_x.reshape(n, c, height, width)
 
@@ -168,7 +169,7 @@ def maxunpool2d(x, indices, output_size):
     check_same_shape("maxunpool2d", "indices", indices, x.shape)
     n, c = x.shape[:2]
     out_h, out_w = int(output_size[0]), int(output_size[1])
-    out = np.empty((n * c, out_h * out_w), dtype=x.dtype)
+    out = memory.empty((n * c, out_h * out_w), x.dtype)
     _scatter_planes(_as_planes(x), _as_planes(indices, np.int64), out, False)
     return out.reshape(n, c, out_h, out_w)
 
@@ -181,7 +182,7 @@ def maxunpool2d_backward(grad_out, indices):
         raise ValueError(f"{op}: indices must have shape (N, C, h, w) with (N, C) = "
                          f"{grad_out.shape[:2]}, got {indices.shape}")
     index_planes = _as_planes(indices, np.int64)
-    grad_x = np.empty(index_planes.shape, dtype=grad_out.dtype)
+    grad_x = memory.empty(index_planes.shape, grad_out.dtype)
     _gather_planes(_as_planes(grad_out), index_planes, grad_x)
     return grad_x.reshape(indices.shape)
 
@@ -263,7 +264,7 @@ def avgpool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
     n, c, height, width = x.shape
     divisor = avgpool_divisor(x.shape, kernel_size, stride, padding, (out_h, out_w),
                               count_include_pad, divisor_override).astype(x.dtype)
-    out = np.empty((n * c, out_h, out_w), dtype=x.dtype)
+    out = memory.empty((n * c, out_h, out_w), x.dtype)
     _avgpool_forward_planes(np.ascontiguousarray(x).reshape(n * c, height, width), divisor, out,
                             kernel_size[0], kernel_size[1], stride[0], stride[1],
                             padding[0], padding[1])
@@ -281,7 +282,7 @@ def avgpool2d_backward(grad_out, input_shape, kernel_size, stride, padding, ceil
     check_same_shape(op, "grad_out", grad_out, (n, c, out_h, out_w))
     divisor = avgpool_divisor(input_shape, kernel_size, stride, padding, (out_h, out_w),
                               count_include_pad, divisor_override).astype(grad_out.dtype)
-    grad_x = np.empty((n * c, height, width), dtype=grad_out.dtype)
+    grad_x = memory.empty((n * c, height, width), grad_out.dtype)
     _avgpool_backward_planes(np.ascontiguousarray(grad_out).reshape(n * c, out_h, out_w),
                              divisor, grad_x, kernel_size[0], kernel_size[1],
                              stride[0], stride[1], padding[0], padding[1])

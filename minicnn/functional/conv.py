@@ -19,17 +19,18 @@ The batch is processed in chunks (``batch_chunks``): the column matrix of a whol
 re-reading that from main memory cost more than the GEMMs. A chunk's columns (about
 ``CHUNK_BYTES``) stay in the CPU's cache from im2col to the GEMM that reads them. The
 backward recomputes each chunk's columns from the saved input (a cheap copy in cache
-instead of a batch-sized array held in memory). The chunks' column arrays are scratch
-arrays reused from call to call (``scratch.py``: fresh ones cost page faults). On the GPU
+instead of a batch-sized array held in memory). Outputs and the chunks' column arrays come
+from ``kernels.cpu.memory``, which reuses memory from call to call (fresh arrays cost page
+faults). On the GPU
 the whole batch is one chunk (its memory is large and every call costs a launch).
 """
 import numpy as np
 
 from kernels.backend import for_array, get_array_module
-from kernels.cpu import map_chunks
+from kernels.cpu import map_chunks, memory
 
 from ..autograd.function import Function
-from . import scratch, winograd
+from . import winograd
 from .conv_checks import conv2d_geometry, conv_transpose2d_geometry
 
 __all__ = ["conv2d", "conv_transpose2d"]
@@ -129,14 +130,13 @@ class Conv2d(Function):
             out = _add_bias(out, bias, 1)
             return out[0] if geo.unbatched else out
         weight_2d = weight.reshape(weight.shape[0], -1)               # (C_out, C_in/G*kh*kw)
-        out = xp.empty((n, weight.shape[0], length), dtype=x4.dtype)
+        out = _empty(xp, (n, weight.shape[0], length), x4.dtype)
 
         cols_bytes = x4.shape[1] * weight[0, 0].size * length * x4.itemsize  # one image's
 
         def forward_chunk(part):
             cols = _columns(x4[part], geo)
             per_image_matmul(weight_2d, cols, groups, out=out[part])
-            scratch.columns.give(cols)
         ctx.parts = batch_chunks(xp, n, cols_bytes)
         map_chunks(forward_chunk, ctx.parts, POOL_FROM_CHUNKS)
         _add_bias(out, bias, 1)
@@ -159,7 +159,7 @@ class Conv2d(Function):
             grad_b = grad.sum(axis=(0, 2)) if need_b else None
             return (grad_x.reshape(geo.input_shape) if need_x else None), grad_w, grad_b
         padded_shape = (n, geo.input_shape[-3], geo.in_h + geo.extra_h, geo.in_w + geo.extra_w)
-        grad_x = xp.empty(padded_shape, dtype=grad.dtype) if need_x else None
+        grad_x = _empty(xp, padded_shape, grad.dtype) if need_x else None
         grad_w = grad_b = None
 
         def backward_chunk(part):
@@ -168,12 +168,11 @@ class Conv2d(Function):
             if need_w:                                   # the chunk's columns, recomputed
                 cols = _columns(x4[part], geo)
                 grad_w_part = per_image_outer_sum(grad[part], cols, groups)
-                scratch.columns.give(cols)
+                del cols  # its memory, still in cache, is free for grad_cols
             if need_x:                                   # grad_cols (chunk, C_in*kh*kw, L)
                 grad_cols = per_image_matmul(weight_2d, grad[part], groups, transpose=True,
-                                             out=_scratch_rows(grad[part], weight_2d.shape[1] * groups))
+                                             out=_column_rows(grad[part], weight_2d.shape[1] * groups))
                 _columns_adjoint(grad_cols, geo, out=grad_x[part])
-                scratch.columns.give(grad_cols)
             return grad_w_part
         if need_x or need_w:
             grad_w_parts = map_chunks(backward_chunk, ctx.parts, POOL_FROM_CHUNKS)
@@ -189,7 +188,7 @@ class Conv2d(Function):
 
 
 def _columns(x4, geo):
-    """im2col of a (padded) chunk (n, C, H, W) -> (n, C*kh*kw, OH*OW), into a scratch array;
+    """im2col of a (padded) chunk (n, C, H, W) -> (n, C*kh*kw, OH*OW), into reused memory;
     for a 1x1 kernel the columns are the pixels themselves (a view, no copy)."""
     if geo.pointwise:  # 1x1 kernel, stride 1, no padding
         return x4.reshape(x4.shape[0], x4.shape[1], -1)
@@ -208,15 +207,18 @@ def _columns_adjoint(cols, geo, out):
                                   geo.dilation, out=out)
 
 
+def _empty(xp, shape, dtype):
+    """An output array: ``memory.empty`` for NumPy (reused memory), ``cupy.empty`` on a GPU."""
+    return memory.empty(shape, dtype) if xp is np else xp.empty(shape, dtype=dtype)
+
+
 def _take(like, shape):
-    """A scratch array of ``shape`` in ``like``'s dtype (NumPy), or a new CuPy array."""
-    if get_array_module(like) is np:
-        return scratch.columns.take(shape, like.dtype)
-    return get_array_module(like).empty(shape, dtype=like.dtype)
+    """An array of ``shape`` in ``like``'s dtype, on ``like``'s device."""
+    return _empty(get_array_module(like), shape, like.dtype)
 
 
-def _scratch_rows(chunk, rows):
-    """Scratch columns (n, rows, L) for a chunk (n, C, L) of the batch."""
+def _column_rows(chunk, rows):
+    """Columns (n, rows, L) for a chunk (n, C, L) of the batch."""
     return _take(chunk, (chunk.shape[0], rows, chunk.shape[2]))
 
 
@@ -263,14 +265,13 @@ class ConvTranspose2d(Function):
         n = x4.shape[0]
         x3 = xp.ascontiguousarray(x4).reshape(n, x4.shape[1], -1)        # (N, C_in, H*W)
         weight_2d = weight.reshape(weight.shape[0], -1)                   # (C_in, C_out/G*kh*kw)
-        canvas = xp.empty((n, geo.c_out) + geo.col_hw, dtype=x3.dtype)
+        canvas = _empty(xp, (n, geo.c_out) + geo.col_hw, x3.dtype)
 
         def forward_chunk(part):
             cols = per_image_matmul(weight_2d, x3[part], groups, transpose=True,
-                                    out=_scratch_rows(x3[part], weight_2d.shape[1] * groups))
+                                    out=_column_rows(x3[part], weight_2d.shape[1] * groups))
             for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size, geo.stride,
                                    geo.col_padding, geo.dilation, out=canvas[part])
-            scratch.columns.give(cols)
         map_chunks(forward_chunk,
                    batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize),
                    POOL_FROM_CHUNKS)
@@ -295,7 +296,7 @@ class ConvTranspose2d(Function):
             weight_2d = weight.reshape(weight.shape[0], -1)
             length = geo.input_shape[-1] * geo.input_shape[-2]
             if need_x:
-                grad_x = xp.empty((n, weight.shape[0], length), dtype=grad_y.dtype)
+                grad_x = _empty(xp, (n, weight.shape[0], length), grad_y.dtype)
 
             def backward_chunk(part):
                 """Writes the chunk's grad_x; returns its share of grad_w."""
@@ -306,7 +307,6 @@ class ConvTranspose2d(Function):
                 if need_x:
                     per_image_matmul(weight_2d, cols, groups, out=grad_x[part])
                 grad_w_part = per_image_outer_sum(x3[part], cols, groups) if need_w else None
-                scratch.columns.give(cols)
                 return grad_w_part
             grad_w_parts = map_chunks(backward_chunk, batch_chunks(
                 xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize), POOL_FROM_CHUNKS)

@@ -29,9 +29,9 @@ import os
 import numpy as np
 
 from kernels.backend import for_array
+from kernels.cpu import memory
 from kernels.reference.winograd import G, winograd_tiles
 
-from . import scratch
 
 # On small planes (8x8 in a ResNet's last stage) the transforms' short rows cost more than
 # the multiplications saved: a 64->64 conv at 8x8, batch 128, took 16-19 ms forward+backward
@@ -110,19 +110,17 @@ def convolve(x, u, padding, out, run_chunks):
     def chunk(part):
         images = x[part]
         k = images.shape[0]
-        v = kernels.winograd_input(images, padding, out=scratch.columns.take((16, c_in, k, th, tw), x.dtype))
-        m = scratch.columns.take((16, c_out, k, th, tw), x.dtype)
+        v = kernels.winograd_input(images, padding, out=memory.empty((16, c_in, k, th, tw), x.dtype))
+        m = memory.empty((16, c_out, k, th, tw), x.dtype)
         np.matmul(u, v.reshape(16, c_in, -1), out=m.reshape(16, c_out, -1))
         kernels.winograd_output(m, out_hw, out=out[part])
-        scratch.columns.give(v)
-        scratch.columns.give(m)
     run_chunks(chunk, _bytes_per_image(c_in, c_out, th, tw, x.itemsize))
     return out
 
 
 def conv2d_forward(x4, weight, geo, run_chunks):
     """y (N, C_out, OH, OW) of x4 (N, C_in, H, W) and weight (C_out, C_in, 3, 3)."""
-    out = np.empty((x4.shape[0], weight.shape[0], geo.out_h, geo.out_w), dtype=x4.dtype)
+    out = memory.empty((x4.shape[0], weight.shape[0], geo.out_h, geo.out_w), x4.dtype)
     return convolve(x4, weight_transform(weight), geo.padding, out, run_chunks)
 
 
@@ -132,7 +130,7 @@ def conv2d_backward(grad, x4, weight, geo, need_x, need_w, run_chunks):
     grad = np.ascontiguousarray(grad)
     grad_x = grad_w = None
     if need_x:
-        grad_x = np.empty(x4.shape, dtype=grad.dtype)
+        grad_x = memory.empty(x4.shape, grad.dtype)
         ph, pw = geo.padding
         convolve(grad, weight_transform(flipped(weight)), (2 - ph, 2 - pw), grad_x, run_chunks)
     if need_w:
@@ -143,14 +141,11 @@ def conv2d_backward(grad, x4, weight, geo, need_x, need_w, run_chunks):
         def chunk(part):
             k = grad[part].shape[0]
             v = kernels.winograd_input(x4[part], geo.padding,
-                                       out=scratch.columns.take((16, c_in, k, th, tw), x4.dtype))
+                                       out=memory.empty((16, c_in, k, th, tw), x4.dtype))
             dm = kernels.winograd_output_adjoint(
-                grad[part], out=scratch.columns.take((16, c_out, k, th, tw), x4.dtype))
+                grad[part], out=memory.empty((16, c_out, k, th, tw), x4.dtype))
             # dU[xi] = dM[xi] @ V[xi]^T, summed over the chunk's tiles
-            du = np.matmul(dm.reshape(16, c_out, -1), v.reshape(16, c_in, -1).transpose(0, 2, 1))
-            scratch.columns.give(v)
-            scratch.columns.give(dm)
-            return du
+            return np.matmul(dm.reshape(16, c_out, -1), v.reshape(16, c_in, -1).transpose(0, 2, 1))
         du_parts = run_chunks(chunk, _bytes_per_image(c_in, c_out, th, tw, x4.itemsize))
         grad_w = weight_transform_adjoint(sum(du_parts[1:], du_parts[0]))
     return grad_x, grad_w

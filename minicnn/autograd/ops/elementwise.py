@@ -3,6 +3,7 @@ input's shape (``unbroadcast``)."""
 import numpy as np
 
 from kernels.backend import get_array_module
+from kernels.cpu import memory
 
 from ..device import move_array
 from ..dtypes import default_float
@@ -17,6 +18,14 @@ def _python_scalar(x):
     """A NumPy scalar (np.float64(2.0)) acts like the Python number it holds, as in PyTorch:
     ``float32_tensor * np.float64(2)`` stays float32."""
     return x.item() if isinstance(x, np.generic) else x
+
+
+def _binary(ufunc, a, b):
+    """ufunc(a, b); for two NumPy arrays of one shape and dtype the result is written into
+    reused memory (``kernels.cpu.memory``: a large fresh array costs page faults)."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype:
+        return ufunc(a, b, out=memory.empty(a.shape, a.dtype))
+    return ufunc(a, b)
 
 
 def _default_float(out, *inputs):
@@ -41,7 +50,7 @@ class Add(Function):
     def forward(ctx, a, b):
         _check_broadcast("add", a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        return _default_float(a + b, a, b)
+        return _default_float(_binary(np.add, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -54,7 +63,7 @@ class Sub(Function):
     def forward(ctx, a, b):
         _check_broadcast("sub", a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        return _default_float(a - b, a, b)
+        return _default_float(_binary(np.subtract, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -67,7 +76,7 @@ class Mul(Function):
     def forward(ctx, a, b):
         _check_broadcast("mul", a, b)
         ctx.save_for_backward(a, b)
-        return _default_float(a * b, a, b)
+        return _default_float(_binary(np.multiply, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
