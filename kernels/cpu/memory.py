@@ -16,8 +16,10 @@ twice while in use, whatever the caller does with the arrays (keeps them, views 
 them for backward), and no caller has to give memory back.
 
 At most ``MAX_BYTES`` are kept in blocks, in use or free (``MINICNN_POOL_MB`` sets it; ``0``
-turns reuse off); past it ``empty`` falls back to ``np.empty``. ``release()``
-(``minicnn.empty_cache()``) hands the free blocks back to the allocator. Thread-safe.
+turns reuse off). A new block that would pass it first makes room by handing back the free
+blocks of other sizes (the shapes in use have changed); if that is not enough, ``empty``
+falls back to ``np.empty``. ``release()`` (``minicnn.empty_cache()``) hands every free block
+back to the allocator. Thread-safe.
 """
 import os
 import sys
@@ -85,7 +87,9 @@ def _free_block(nbytes):
             if _refcount(pairs, index) == _FREE:
                 return pairs[index]
         if _kept_bytes() + nbytes > MAX_BYTES:
-            return None
+            _release_free()
+            if _kept_bytes() + nbytes > MAX_BYTES:
+                return None
         block = bytearray(nbytes + ALIGN)
         offset = -np.frombuffer(block, np.uint8).ctypes.data % ALIGN
         pairs.append((block, offset))
@@ -98,12 +102,16 @@ def _kept_bytes():
 
 def release():
     """Hand every free block back to the allocator; returns the number of bytes handed back."""
-    released = 0
     with _lock:
-        for nbytes, pairs in _blocks.items():
-            in_use = [pair for index, pair in enumerate(pairs) if _refcount(pairs, index) > _FREE]
-            released += nbytes * (len(pairs) - len(in_use))
-            pairs[:] = in_use
+        return _release_free()
+
+
+def _release_free():
+    released = 0
+    for nbytes, pairs in _blocks.items():
+        in_use = [pair for index, pair in enumerate(pairs) if _refcount(pairs, index) > _FREE]
+        released += nbytes * (len(pairs) - len(in_use))
+        pairs[:] = in_use
     return released
 
 

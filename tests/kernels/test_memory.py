@@ -75,6 +75,18 @@ def test_past_max_bytes_arrays_are_plain(pool, monkeypatch):
     assert pool.kept_bytes() == (4096, 4096)
 
 
+def test_free_blocks_of_other_sizes_make_room_at_max_bytes(pool, monkeypatch):
+    monkeypatch.setattr(memory, "MAX_BYTES", 6144)
+    used, free = pool.empty((16, 32), np.float32), pool.empty((16, 32), np.float32)  # 2 x 2 KiB
+    used[...] = 5.0
+    del free
+    new = pool.empty((24, 32), np.float32)  # 3 KiB: 4 + 3 > 6 KiB until the free block goes
+    new[...] = -1.0
+    assert not new.flags.owndata  # made in a kept block
+    assert pool.kept_bytes() == (2048 + 3072, 2048 + 3072)
+    assert np.all(used == 5.0)
+
+
 def test_threads_never_share_a_block(pool):
     failures = []
 
