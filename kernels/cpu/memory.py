@@ -21,6 +21,7 @@ blocks of other sizes (the shapes in use have changed); if that is not enough, `
 falls back to ``np.empty``. ``release()`` (``minicnn.empty_cache()``) hands every free block
 back to the allocator. Thread-safe.
 """
+import math
 import os
 import sys
 import threading
@@ -62,8 +63,8 @@ def empty(shape, dtype):
     """An uninitialised C-contiguous array of ``shape`` and ``dtype``, like ``np.empty``; from
     a free block of the same size when it is large."""
     dtype = np.dtype(dtype)
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(extent) for extent in shape)
-    nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    nbytes = dtype.itemsize * math.prod(shape)
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype=dtype)
     found = _free_block(nbytes)
@@ -76,6 +77,14 @@ def empty(shape, dtype):
 def empty_like(array):
     """``empty(array.shape, array.dtype)``."""
     return empty(array.shape, array.dtype)
+
+
+def binary(ufunc, a, b):
+    """``ufunc(a, b)`` (e.g. ``np.add``); for two NumPy arrays of one shape and dtype the
+    result is written into ``empty`` memory, otherwise NumPy (or CuPy) allocates it."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype:
+        return ufunc(a, b, out=empty(a.shape, a.dtype))
+    return ufunc(a, b)
 
 
 def _free_block(nbytes):

@@ -6,6 +6,8 @@ every path to it before its ``backward`` runs; leaves accumulate into ``.grad``.
 """
 import numpy as np
 
+from kernels.cpu import memory
+
 from .grad_mode import no_grad
 
 
@@ -64,7 +66,7 @@ def run_backward(tensor, grad, retain_graph=False):
                         leaf_grads[id(inp)] = [inp, g]
                 else:
                     key = id(inp.grad_fn)
-                    pending[key] = g if key not in pending else pending[key] + g
+                    pending[key] = g if key not in pending else memory.binary(np.add, pending[key], g)
             if not retain_graph:
                 node.free()
         for leaf, leaf_grad in leaf_grads.values():

@@ -136,3 +136,16 @@ def test_training_with_reused_memory_equals_training_without(pool, monkeypatch):
     assert with_pool[0] == without[0]
     for a, b in zip(with_pool[1], without[1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_binary_equals_the_ufunc_and_reuses_memory_for_same_shapes(pool):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((16, 32)), rng.standard_normal((16, 32))
+    for ufunc in (np.add, np.subtract, np.multiply):
+        result = pool.binary(ufunc, a, b)
+        np.testing.assert_array_equal(result, ufunc(a, b))
+        assert not result.flags.owndata  # made in a block
+    broadcast = pool.binary(np.add, a, b[:1])                  # shapes differ: NumPy's own
+    np.testing.assert_array_equal(broadcast, a + b[:1])
+    mixed = pool.binary(np.add, a.astype(np.float32), b)       # dtypes differ: NumPy's promotion
+    assert mixed.dtype == np.float64 and mixed.flags.owndata

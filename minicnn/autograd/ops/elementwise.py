@@ -20,14 +20,6 @@ def _python_scalar(x):
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _binary(ufunc, a, b):
-    """ufunc(a, b); for two NumPy arrays of one shape and dtype the result is written into
-    reused memory (``kernels.cpu.memory``: a large fresh array costs page faults)."""
-    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype:
-        return ufunc(a, b, out=memory.empty(a.shape, a.dtype))
-    return ufunc(a, b)
-
-
 def _default_float(out, *inputs):
     """NumPy turns ints and Python floats into float64; PyTorch's default is float32.
     The result stays float64 only when an input array was float64."""
@@ -50,7 +42,7 @@ class Add(Function):
     def forward(ctx, a, b):
         _check_broadcast("add", a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        return _default_float(_binary(np.add, a, b), a, b)
+        return _default_float(memory.binary(np.add, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -63,7 +55,7 @@ class Sub(Function):
     def forward(ctx, a, b):
         _check_broadcast("sub", a, b)
         ctx.shapes = (_shape(a), _shape(b))
-        return _default_float(_binary(np.subtract, a, b), a, b)
+        return _default_float(memory.binary(np.subtract, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -76,7 +68,7 @@ class Mul(Function):
     def forward(ctx, a, b):
         _check_broadcast("mul", a, b)
         ctx.save_for_backward(a, b)
-        return _default_float(_binary(np.multiply, a, b), a, b)
+        return _default_float(memory.binary(np.multiply, a, b), a, b)
 
     @staticmethod
     def backward(ctx, grad):
