@@ -34,8 +34,13 @@ ALIGN = 64  # arrays start on a cache line (the C allocator gives 16 bytes)
 
 def _default_max_bytes():
     """``MINICNN_POOL_MB`` MiB, else 1 GiB or a quarter of the memory, whichever is less."""
-    if os.environ.get("MINICNN_POOL_MB", "").strip():
-        return int(float(os.environ["MINICNN_POOL_MB"]) * 2**20)
+    setting = os.environ.get("MINICNN_POOL_MB", "").strip()
+    if setting:
+        try:
+            return max(0, int(float(setting) * 2**20))
+        except ValueError:
+            raise ValueError(f"MINICNN_POOL_MB must be a number of MiB (0 turns memory reuse "
+                             f"off), got {setting!r}") from None
     try:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):  # not a POSIX system

@@ -149,3 +149,15 @@ def test_binary_equals_the_ufunc_and_reuses_memory_for_same_shapes(pool):
     np.testing.assert_array_equal(broadcast, a + b[:1])
     mixed = pool.binary(np.add, a.astype(np.float32), b)       # dtypes differ: NumPy's promotion
     assert mixed.dtype == np.float64 and mixed.flags.owndata
+
+
+def test_the_limit_comes_from_minicnn_pool_mb(monkeypatch):
+    monkeypatch.setenv("MINICNN_POOL_MB", "64")
+    assert memory._default_max_bytes() == 64 << 20
+    monkeypatch.setenv("MINICNN_POOL_MB", "0")
+    assert memory._default_max_bytes() == 0
+    monkeypatch.setenv("MINICNN_POOL_MB", "lots")
+    with pytest.raises(ValueError, match="MINICNN_POOL_MB must be a number of MiB.*'lots'"):
+        memory._default_max_bytes()
+    monkeypatch.delenv("MINICNN_POOL_MB")
+    assert 0 < memory._default_max_bytes() <= 1 << 30
