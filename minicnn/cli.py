@@ -284,6 +284,9 @@ def cmd_info(args):
     from kernels.cpu import get_num_threads
     print(f"cpu threads    {get_num_threads()}  (MINICNN_NUM_THREADS, or --threads for train/eval)")
     print(f"cpu cores      {os.cpu_count()}")
+    from kernels.cpu import memory
+    print(f"memory reuse   up to {memory.MAX_BYTES / 2**20:.0f} MiB for arrays of "
+          f"{memory.MIN_BYTES // 1024} KiB or more  (MINICNN_POOL_MB; 0 turns it off)")
     print(f"cupy           {_cupy_line()}")
     from .autograd.device import cuda_is_available
     print(f"gpu usable     {'yes' if cuda_is_available() else 'no'}")

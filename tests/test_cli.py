@@ -124,6 +124,8 @@ def test_info_and_gradcheck(capsys):
     out = capsys.readouterr().out
     for text in ("minicnn", "numpy", "numba", "cpu kernels", "cupy", "gpu usable"):
         assert text in out
+    from kernels.cpu import memory
+    assert f"memory reuse   up to {memory.MAX_BYTES / 2**20:.0f} MiB" in out
     assert main(["gradcheck", "--ops", "conv2d (groups", "max_pool2d"]) == 0
     out = capsys.readouterr().out
     assert "conv2d (groups 2)" in out and "3 of 3 ops passed" in out
