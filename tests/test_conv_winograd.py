@@ -53,12 +53,15 @@ def test_which_convolutions_take_the_winograd_path(monkeypatch):
     monkeypatch.setattr(winograd, "conv2d_forward", lambda *a: calls.append(1) or original(*a))
     x = mc.randn(2, 16, 16, 16)
 
-    def taken(shape=(16, 16, 3, 3), **kwargs):
+    def taken(shape=(16, 16, 3, 3), input=x, **kwargs):
         calls.clear()
-        F.conv2d(x, mc.randn(*shape), **kwargs)
+        F.conv2d(input, mc.randn(*shape), **kwargs)
         return bool(calls)
     assert taken(padding=1) and taken(padding=(1, 2)) and taken(padding="same")
-    assert not taken(padding=0)                                 # 14x14: below MIN_SIZE
+    assert not taken(padding=0)                     # 14x14, below MIN_SIZE: 16 channels too few
+    small = mc.randn(2, 48, 8, 8)                   # below MIN_SIZE, C_in*C_out >= 24*(C_in+C_out)?
+    assert taken((48, 48, 3, 3), small, padding=1) and taken((48, 48, 3, 3), small, padding=0)
+    assert not taken((32, 32, 3, 3), small[:, :32], padding=1)  # 1024 < 24 * 64
     assert not taken(stride=2, padding=1) and not taken(dilation=2, padding=2)
     assert not taken((16, 8, 3, 3), padding=1, groups=2) and not taken((16, 16, 5, 5), padding=2)
     assert not taken((3, 16, 3, 3), padding=1)                  # too few channels to pay

@@ -33,9 +33,8 @@ from kernels.cpu import memory
 from kernels.reference.winograd import G, winograd_tiles
 
 
-# On small planes (8x8 in a ResNet's last stage) the transforms' short rows cost more than
-# the multiplications saved: a 64->64 conv at 8x8, batch 128, took 16-19 ms forward+backward
-# there vs 13 ms by im2col, while 16x16 and 32x32 planes ran 1.2-1.4x faster by Winograd.
+# Below MIN_SIZE x MIN_SIZE (8x8 in a ResNet's last stage) the transforms' short rows cost
+# relatively more, so the layer needs more channels to pay (see ``applies``).
 MIN_SIZE = 16
 _state = {"enabled": os.environ.get("MINICNN_WINOGRAD", "1") != "0", "always": False}
 
@@ -57,14 +56,19 @@ def applies(geo, groups, x, out_channels):
     The GEMMs it saves grow as C_in * C_out per pixel, its transforms as C_in + C_out: with
     few channels it loses (measured, N=64 at 32x32, forward+backward: 3->32 12.9 ms vs 4.4 by
     im2col, 8->8 7.2 vs 6.8, 8->16 8.6 vs 12.5, 16->16 14.3 vs 20.7). It is taken when
-    C_in * C_out >= 5 * (C_in + C_out) (8->16 and up), and the output is at least MIN_SIZE.
+    C_in * C_out >= 5 * (C_in + C_out) (8->16 and up) on outputs of MIN_SIZE or more, and
+    when C_in * C_out >= 24 * (C_in + C_out) (48->48 and up) on smaller ones (measured, N=128,
+    forward+backward, one thread: 16->16 @8x8 6.5 ms vs 5.2 by im2col, 32->32 @8x8 8.9 vs
+    8.2, 48->48 @8x8 15.0 vs 16.2, 64->64 @8x8 24.6 vs 29.3, 128->128 @4x4 21.8 vs 37.0,
+    256->256 @2x2 34 vs 191; N=16, 512->512 @7x7 124 vs 200).
     """
     c_in = geo.input_shape[-3]
     possible = (_state["enabled"] and type(x) is np.ndarray and geo.kernel_size == (3, 3)
                 and geo.stride == (1, 1) and geo.dilation == (1, 1) and groups == 1
                 and not (geo.extra_h or geo.extra_w) and max(geo.padding) <= 2)
-    pays = (min(geo.out_h, geo.out_w) >= MIN_SIZE
-            and c_in * out_channels >= 5 * (c_in + out_channels))
+    work, transforms = c_in * out_channels, c_in + out_channels
+    large_plane = min(geo.out_h, geo.out_w) >= MIN_SIZE
+    pays = work >= (5 if large_plane else 24) * transforms
     return possible and (pays or _state["always"])
 
 
