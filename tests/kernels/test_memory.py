@@ -3,6 +3,7 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import minicnn as mc
 import minicnn.functional as F
@@ -161,3 +162,30 @@ def test_the_limit_comes_from_minicnn_pool_mb(monkeypatch):
         memory._default_max_bytes()
     monkeypatch.delenv("MINICNN_POOL_MB")
     assert 0 < memory._default_max_bytes() <= 1 << 30
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["new", "drop", "view"]), st.integers(0, 7),
+                          st.sampled_from([256, 512, 768]), st.sampled_from(["f4", "f8", "i8"])),
+                max_size=40))
+def test_no_array_in_use_ever_loses_its_values(ops):
+    """Random sequences of allocations, views and drops: every array still held keeps the
+    value written into it, whatever was allocated since."""
+    saved = (memory._blocks, memory.MIN_BYTES, memory.MAX_BYTES)
+    memory._blocks, memory.MIN_BYTES, memory.MAX_BYTES = {}, 1024, 32 << 10
+    try:
+        held = []  # (array or view, the value its elements hold)
+        for serial, (op, pick, count, dtype) in enumerate(ops):
+            if op == "new" or not held:
+                array = memory.empty((count // 8, 8), dtype)
+                array[...] = serial
+                held.append((array, serial))
+            elif op == "drop":
+                held.pop(pick % len(held))
+            else:  # keep only a view of a held array
+                array, value = held.pop(pick % len(held))
+                held.append((array[1:].T, value))
+            for array, value in held:
+                assert np.all(array == value)
+    finally:
+        memory._blocks, memory.MIN_BYTES, memory.MAX_BYTES = saved
