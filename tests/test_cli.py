@@ -78,7 +78,14 @@ def test_resume_can_extend_a_finished_run(runs, tmp_path, capsys):
                  "--no-plots", "--lr", "5"]) == 0
     out = capsys.readouterr().out
     assert "ignoring --lr" in out and "stretched" in out and "test accuracy" in out
-    assert History.load_json(copy / "history.json").epochs == 3
+    extended = History.load_json(copy / "history.json")
+    assert extended.epochs == 3
+    # the third epoch follows the 3-epoch schedule (not the finished 2-epoch one, which ends at 0)
+    fresh = tmp_path / "fresh"
+    assert main(["train", *TINY, "--epochs", "3", "--out", str(fresh), "--no-plots"]) == 0
+    expected = History.load_json(fresh / "history.json").step_lr[2 * 7:]
+    assert max(expected) > 0
+    np.testing.assert_allclose(extended.step_lr[2 * 7:], expected, rtol=1e-12)
 
 
 def test_train_prints_the_figures(tmp_path, capsys):

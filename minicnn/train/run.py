@@ -138,6 +138,10 @@ def train_run(out_dir, config=None, resume=False, epochs=None, progress=True, lo
                                loaders=[data.train_loader], ema=ema)
         history, start_epoch = info["history"], info["epoch"]
         if stretched:  # the schedule is rebuilt for the new length and moved to this epoch
+            # from the run's base rates: the loaded rates are where the old schedule ended
+            # (0 after a finished cosine), and a chained schedule would go on from those
+            for group in optimizer.param_groups:
+                group["lr"] = group.get("initial_lr", group["lr"])
             scheduler = build_scheduler(config, optimizer, steps_per_epoch)
             fast_forward(scheduler, start_epoch, steps_per_epoch)
             log(f"note: the run now lasts {config['epochs']} epochs instead of {old_epochs}; "
