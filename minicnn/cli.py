@@ -115,17 +115,28 @@ def _search_parser(subparsers):
         epilog="examples:\n  minicnn search --trials 6 --fine-trials 3 --limit 1000\n"
                "  minicnn search --model lenet5 --optimizer sgd --lr-range 1e-3 1 --out runs/search",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="lenet5")
+    parser.add_argument("--model", default="lenet5",
+                        help="the model every trial trains (default lenet5; as for train)")
     _add_data_options(parser)
-    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw",
+                        help="optimizer of every trial (default adamw)")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--trials", type=int, default=6, help="coarse trials (default 6)")
-    parser.add_argument("--fine-trials", type=int, default=3, help="fine trials (default 3)")
-    parser.add_argument("--coarse-epochs", type=int, default=1)
-    parser.add_argument("--fine-epochs", type=int, default=2)
-    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 1e-1), metavar=("LOW", "HIGH"))
-    parser.add_argument("--wd-range", type=float, nargs=2, default=(1e-6, 1e-2), metavar=("LOW", "HIGH"))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fine-trials", type=int, default=3,
+                        help="fine trials, sampled in ranges narrowed around the best coarse "
+                             "trial (default 3; 0 skips the fine stage)")
+    parser.add_argument("--coarse-epochs", type=int, default=1,
+                        help="epochs of each coarse trial (default 1)")
+    parser.add_argument("--fine-epochs", type=int, default=2,
+                        help="epochs of each fine trial (default 2)")
+    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-4, 1e-1), metavar=("LOW", "HIGH"),
+                        help="learning rates of the coarse stage, sampled log-uniformly "
+                             "(default 1e-4 1e-1)")
+    parser.add_argument("--wd-range", type=float, nargs=2, default=(1e-6, 1e-2), metavar=("LOW", "HIGH"),
+                        help="weight decays of the coarse stage, sampled log-uniformly "
+                             "(default 1e-6 1e-2)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the sampling and of the trials' initialisation (default 0)")
     parser.add_argument("--out", help="save the table as search.json there")
     parser.set_defaults(handler=cmd_search, limit=None)
 

@@ -165,6 +165,17 @@ def test_help_lists_every_command_with_examples(capsys):
     assert "--limit LIMIT" not in train_help  # the options for tests are hidden
 
 
+def test_every_visible_option_has_help():
+    import argparse
+    commands = next(action for action in build_parser()._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices
+    missing = [f"{name} {action.option_strings[0]}" for name, command in commands.items()
+               for action in command._actions
+               if action.option_strings and action.help != argparse.SUPPRESS and not action.help]
+    assert sorted(commands) == ["eval", "gradcheck", "info", "search", "train"]
+    assert missing == []
+
+
 def test_console_entry_point_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "minicnn.cli", "info"], capture_output=True,
                             text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
