@@ -2,7 +2,8 @@
 
 Each function names the reference function it matches; tests compare them. The loops are
 serial and release the GIL; ``conv2d`` runs its batch chunks on ``get_num_threads()``
-threads through ``map_chunks`` (see ``threads.py``).
+threads through ``map_chunks`` (see ``threads.py``). Their large outputs are made in
+reused memory (``memory.empty``, see ``memory.py``).
 """
 from .activation import relu_backward, relu_forward  # noqa: F401
 from .conv import col2im, im2col  # noqa: F401
