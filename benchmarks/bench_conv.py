@@ -173,8 +173,9 @@ for dtype in ("float32", "float64"):
     x = mc.tensor(np.ones((2, 3, 6, 6), dtype=dtype), requires_grad=True)
     w = mc.tensor(np.ones((4, 3, 3, 3), dtype=dtype), requires_grad=True)
     F.conv2d(x, w, padding=1).sum().backward()
-    x16 = mc.tensor(np.ones((2, 3, 16, 16), dtype=dtype), requires_grad=True)  # Winograd's size
-    F.conv2d(x16, w, padding=1).sum().backward()
+    x16 = mc.tensor(np.ones((2, 8, 16, 16), dtype=dtype), requires_grad=True)  # takes Winograd:
+    w16 = mc.tensor(np.ones((16, 8, 3, 3), dtype=dtype), requires_grad=True)   # 16x16, 8->16
+    F.conv2d(x16, w16, padding=1).sum().backward()
     wt = mc.tensor(np.ones((3, 4, 3, 3), dtype=dtype), requires_grad=True)
     F.conv_transpose2d(x, wt, stride=2).sum().backward()
     timings[dtype] = time.perf_counter() - t0
@@ -193,7 +194,7 @@ def compile_times():
                                   text=True, check=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print("\nNumba compile cost of the conv family (im2col, col2im and the Winograd transforms), "
-          "first conv2d (6x6 and 16x16) + conv_transpose2d forward+backward per dtype, in a "
+          "first conv2d (3->4 at 6x6, 8->16 at 16x16: Winograd) + conv_transpose2d forward+backward per dtype, in a "
           "fresh process:")
     rows = [[name] + [1e3 * r[key] for key in ("import", "float32", "float64")]
             for name, r in zip(("cold (empty cache)", "cached (2nd process)"), results)]
