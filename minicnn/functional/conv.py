@@ -137,8 +137,8 @@ class Conv2d(Function):
         def forward_chunk(part):
             cols = _columns(x4[part], geo)
             per_image_matmul(weight_2d, cols, groups, out=out[part])
-        ctx.parts = batch_chunks(xp, n, cols_bytes)
-        map_chunks(forward_chunk, ctx.parts, POOL_FROM_CHUNKS)
+        ctx.cols_bytes = cols_bytes  # the backward cuts the batch into the same chunks
+        chunk_runner(xp, n)(forward_chunk, cols_bytes)
         _add_bias(out, bias, 1)
         out = out.reshape(n, weight.shape[0], geo.out_h, geo.out_w)
         return out[0] if geo.unbatched else out
@@ -175,7 +175,7 @@ class Conv2d(Function):
                 _columns_adjoint(grad_cols, geo, out=grad_x[part])
             return grad_w_part
         if need_x or need_w:
-            grad_w_parts = map_chunks(backward_chunk, ctx.parts, POOL_FROM_CHUNKS)
+            grad_w_parts = chunk_runner(xp, n)(backward_chunk, ctx.cols_bytes)
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
         if need_x:
             grad_x = grad_x[:, :, :geo.in_h, :geo.in_w]  # drop the extra "same" zeros, if any
@@ -272,9 +272,7 @@ class ConvTranspose2d(Function):
                                     out=_column_rows(x3[part], weight_2d.shape[1] * groups))
             for_array(cols).col2im(cols, canvas[part].shape, geo.kernel_size, geo.stride,
                                    geo.col_padding, geo.dilation, out=canvas[part])
-        map_chunks(forward_chunk,
-                   batch_chunks(xp, n, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize),
-                   POOL_FROM_CHUNKS)
+        chunk_runner(xp, n)(forward_chunk, weight_2d.shape[1] * groups * x3.shape[2] * x3.itemsize)
         # output_padding >= stride: the output is a crop/extension of the canvas
         out = _add_bias(_from_canvas(canvas, geo) if geo.uses_canvas else canvas, bias, 1)
         ctx.geo, ctx.groups = geo, groups
@@ -306,10 +304,9 @@ class ConvTranspose2d(Function):
                                                    chunk.shape[0], weight_2d.shape[1] * groups, length)))
                 if need_x:
                     per_image_matmul(weight_2d, cols, groups, out=grad_x[part])
-                grad_w_part = per_image_outer_sum(x3[part], cols, groups) if need_w else None
-                return grad_w_part
-            grad_w_parts = map_chunks(backward_chunk, batch_chunks(
-                xp, n, weight_2d.shape[1] * groups * length * grad_y.itemsize), POOL_FROM_CHUNKS)
+                return per_image_outer_sum(x3[part], cols, groups) if need_w else None
+            grad_w_parts = chunk_runner(xp, n)(backward_chunk,
+                                               weight_2d.shape[1] * groups * length * grad_y.itemsize)
             grad_w = sum(grad_w_parts[1:], grad_w_parts[0]) if need_w else None
             grad_x = None if grad_x is None else grad_x.reshape(geo.input_shape)
             grad_w = None if grad_w is None else grad_w.reshape(weight.shape)
